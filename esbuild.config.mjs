@@ -1,0 +1,64 @@
+// The one build config: every bundle of the extension, its worker, the CLI and the webview.
+import * as esbuild from 'esbuild';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+
+const watch = process.argv.includes('--watch');
+const production = process.argv.includes('--production');
+
+/** Node bundles; entries whose source does not exist yet are skipped. */
+const nodeEntries = {
+  cli: 'src/cli/main.ts',
+  extension: 'src/extension/extension.ts',
+  worker: 'src/extension/worker.ts',
+};
+
+const shared = {
+  bundle: true,
+  sourcemap: !production,
+  minify: production,
+  logLevel: 'warning',
+};
+
+const builds = [
+  {
+    ...shared,
+    entryPoints: Object.fromEntries(
+      Object.entries(nodeEntries).filter(([, source]) => fs.existsSync(source)),
+    ),
+    outdir: 'dist',
+    platform: 'node',
+    format: 'cjs',
+    target: 'node20',
+    // vscode is provided by the host; tfjs-node is optional and loaded only when installed.
+    external: ['vscode', '@tensorflow/tfjs-node'],
+  },
+];
+if (fs.existsSync('webview/main.ts')) {
+  builds.push({
+    ...shared,
+    entryPoints: { webview: 'webview/main.ts' },
+    outdir: 'dist',
+    platform: 'browser',
+    format: 'iife',
+    target: 'es2022',
+    loader: { '.css': 'css' },
+  });
+}
+
+/** Copies the TF.js wasm binaries next to the bundles, where the backend looks for them. */
+function copyWasm() {
+  const source = 'node_modules/@tensorflow/tfjs-backend-wasm/dist';
+  fs.mkdirSync('dist', { recursive: true });
+  for (const file of fs.readdirSync(source).filter((name) => name.endsWith('.wasm'))) {
+    fs.copyFileSync(path.join(source, file), path.join('dist', file));
+  }
+}
+
+copyWasm();
+if (watch) {
+  const contexts = await Promise.all(builds.map((options) => esbuild.context(options)));
+  await Promise.all(contexts.map((context) => context.watch()));
+} else {
+  await Promise.all(builds.map((options) => esbuild.build(options)));
+}

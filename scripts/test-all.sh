@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# Everything CI runs: type check, lint, unit tests.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+npm run typecheck
+npm run lint
+npm run test:unit

@@ -1,0 +1,51 @@
+/** Error types whose messages are shown to users as one line. */
+
+/** A problem with a user's file: the message names the file, the problem and, where known, the fix. */
+export class PruneLensError extends Error {
+  constructor(
+    readonly file: string | undefined,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(file ? `${file}: ${message}` : message, options);
+    this.name = 'PruneLensError';
+  }
+}
+
+/** A model file that a format reader cannot read. */
+export class ModelFormatError extends PruneLensError {
+  constructor(file: string, message: string, options?: { cause?: unknown }) {
+    super(file, message, options);
+    this.name = 'ModelFormatError';
+  }
+}
+
+/** A calibration or evaluation data file that cannot be used. */
+export class DataError extends PruneLensError {
+  constructor(file: string, message: string, options?: { cause?: unknown }) {
+    super(file, message, options);
+    this.name = 'DataError';
+  }
+}
+
+/** Invalid options or arguments (the CLI exits with code 2 for these). */
+export class UsageError extends PruneLensError {
+  constructor(message: string) {
+    super(undefined, message);
+    this.name = 'UsageError';
+  }
+}
+
+/** Thrown when the caller's AbortSignal fires. */
+export class CancelledError extends Error {
+  constructor() {
+    super('Cancelled.');
+    this.name = 'CancelledError';
+  }
+}
+
+/** Returns a one-line message for any thrown value. */
+export function oneLine(error: unknown): string {
+  const text = error instanceof Error ? error.message : String(error);
+  return text.replace(/\s*\n\s*/g, ' ').trim();
+}

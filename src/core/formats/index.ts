@@ -1,0 +1,80 @@
+/** Picks the reader for a model file and opens it. */
+import * as fs from 'node:fs/promises';
+import * as path from 'node:path';
+import { ModelFormatError } from '../errors';
+import { kerasH5Format } from './keras-h5';
+import { kerasZipFormat } from './keras-zip';
+import { onnxFormat } from './onnx';
+import { pytorchFormat } from './pytorch';
+import { safetensorsFormat } from './safetensors';
+import { tfjsFormat } from './tfjs';
+import type { FileProbe, LoadedModel, ModelFormat, OpenOptions } from './types';
+
+/** Every format reader, in the order their `match` is tried. */
+export const formats: readonly ModelFormat[] = [
+  kerasH5Format,
+  kerasZipFormat,
+  tfjsFormat,
+  onnxFormat,
+  safetensorsFormat,
+  pytorchFormat,
+];
+
+const probeBytes = 64 * 1024;
+
+/** Reads the first bytes of a file for the readers' `match`. */
+export async function probeFile(file: string): Promise<FileProbe> {
+  let handle: fs.FileHandle;
+  try {
+    handle = await fs.open(file, 'r');
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') throw new ModelFormatError(file, 'file not found.');
+    if (code === 'EISDIR') throw new ModelFormatError(file, 'is a folder; choose the model file inside it.');
+    throw new ModelFormatError(file, `cannot be read (${code ?? String(error)}).`);
+  }
+  try {
+    const stat = await handle.stat();
+    if (stat.isDirectory()) throw new ModelFormatError(file, 'is a folder; choose the model file inside it.');
+    const head = new Uint8Array(Math.min(probeBytes, stat.size));
+    await handle.read(head, 0, head.length, 0);
+    return { path: file, size: stat.size, head };
+  } finally {
+    await handle.close();
+  }
+}
+
+/** Returns the reader for a file, or throws a one-line error that says what the file seems to be. */
+export async function detectFormat(file: string): Promise<ModelFormat> {
+  const probe = await probeFile(file);
+  const format = formats.find((candidate) => candidate.match(probe));
+  if (format) return format;
+  throw new ModelFormatError(file, describeUnknown(probe));
+}
+
+/** Opens a model file with the reader that matches it. */
+export async function openModel(file: string, options: OpenOptions = {}): Promise<LoadedModel> {
+  const format = await detectFormat(file);
+  return format.open(path.resolve(file), options);
+}
+
+function describeUnknown(probe: FileProbe): string {
+  const { head, size } = probe;
+  if (size === 0) return 'is empty, not a model.';
+  const text = new TextDecoder('utf-8', { fatal: false }).decode(head.subarray(0, 512));
+  const startsWith = (...bytes: number[]) => bytes.every((byte, i) => head[i] === byte);
+  if (startsWith(0x89, 0x50, 0x4e, 0x47)) return 'is a PNG image, not a model.';
+  if (startsWith(0xff, 0xd8, 0xff)) return 'is a JPEG image, not a model.';
+  if (startsWith(0x25, 0x50, 0x44, 0x46)) return 'is a PDF document, not a model.';
+  if (startsWith(0x1f, 0x8b)) return 'is a gzip file, not a model; unpack it first.';
+  if (startsWith(0x50, 0x4b, 0x03, 0x04)) {
+    return 'is a zip file that is neither a Keras 3 .keras model nor a PyTorch state dict.';
+  }
+  if (startsWith(0x89, 0x48, 0x44, 0x46)) return 'is an HDF5 file without Keras model weights.';
+  if (text.trimStart().startsWith('{') || text.trimStart().startsWith('[')) {
+    return 'is a JSON file but not a TensorFlow.js layers model (no "modelTopology" and "weightsManifest").';
+  }
+  if (/^[^\n]*,[^\n]*\n/.test(text)) return 'is a CSV file, not a model; pass it with --data instead.';
+  const known = formats.flatMap((format) => format.extensions).join(', ');
+  return `is not a model file PruneLens can read (supported: ${known}).`;
+}

@@ -1,0 +1,73 @@
+/** File helpers: atomic writes and paths confined to a model's folder. */
+import { randomBytes } from 'node:crypto';
+import * as fs from 'node:fs/promises';
+import * as path from 'node:path';
+import { PruneLensError } from './errors';
+
+/**
+ * Writes `data` to `target` through a temporary file in the same folder that is renamed into
+ * place, so a reader never sees a partial file and a failed write leaves nothing behind.
+ */
+export async function writeFileAtomic(target: string, data: Uint8Array | string): Promise<void> {
+  const temporary = temporaryPathFor(target);
+  try {
+    await fs.writeFile(temporary, data, { flag: 'wx' });
+    await fs.rename(temporary, target);
+  } catch (error) {
+    await fs.rm(temporary, { force: true });
+    throw describeWriteError(target, error);
+  }
+}
+
+/** Returns a fresh temporary path next to `target`. */
+export function temporaryPathFor(target: string): string {
+  const suffix = randomBytes(6).toString('hex');
+  return path.join(path.dirname(target), `.${path.basename(target)}.${suffix}.tmp`);
+}
+
+/** Turns a file system error into a one-line message that says what to do. */
+export function describeWriteError(target: string, error: unknown): Error {
+  const code = (error as NodeJS.ErrnoException)?.code;
+  if (code === 'ENOSPC') return new PruneLensError(target, 'cannot write: the disk is full.');
+  if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS') {
+    return new PruneLensError(target, 'cannot write: the folder is read-only; choose another output path with --out.');
+  }
+  if (code === 'ENOENT') return new PruneLensError(target, 'cannot write: the folder does not exist.');
+  return error instanceof Error ? error : new Error(String(error));
+}
+
+/**
+ * Resolves `relative` (a path found inside a model file) against the model's folder and rejects
+ * absolute paths, `..` segments and symbolic links that lead outside that folder.
+ */
+export async function resolveInside(
+  modelFile: string,
+  folder: string,
+  relative: string,
+): Promise<string> {
+  if (relative.length === 0 || relative.includes('\0')) {
+    throw new PruneLensError(modelFile, `invalid file reference ${JSON.stringify(relative)}.`);
+  }
+  const normalized = relative.replace(/\\/g, '/');
+  if (path.isAbsolute(normalized) || /^[a-zA-Z]:/.test(normalized) || normalized.split('/').includes('..')) {
+    throw new PruneLensError(
+      modelFile,
+      `refers to ${JSON.stringify(relative)}, which is outside the model's folder; only files beside the model are read.`,
+    );
+  }
+  const candidate = path.resolve(folder, normalized);
+  const realFolder = await fs.realpath(folder);
+  let realCandidate: string;
+  try {
+    realCandidate = await fs.realpath(candidate);
+  } catch {
+    throw new PruneLensError(modelFile, `refers to ${JSON.stringify(relative)}, which was not found beside the model.`);
+  }
+  if (realCandidate !== realFolder && !realCandidate.startsWith(realFolder + path.sep)) {
+    throw new PruneLensError(
+      modelFile,
+      `refers to ${JSON.stringify(relative)}, a link that leads outside the model's folder; copy the file beside the model instead.`,
+    );
+  }
+  return candidate;
+}

@@ -1,0 +1,157 @@
+/**
+ * Requests and reports of the core's jobs. The CLI prints these as JSON and the extension's
+ * worker sends them to the host, so they hold plain data only.
+ */
+import type { DataOptions } from './data/types';
+import type { ActivationName } from './model';
+
+/** Scoring criteria; `auto` picks the best of several by validation (prune only). */
+export type MethodName = 'ecp' | 'obd' | 'taylor' | 'wanda' | 'magnitude' | 'random';
+
+export const methodNames: readonly MethodName[] = ['ecp', 'obd', 'taylor', 'wanda', 'magnitude', 'random'];
+
+/** Which output the sensitivities are measured on. */
+export type ReferenceOutput = 'logits' | 'output';
+
+/** Options of model loading that every job shares. */
+export interface ModelRequest {
+  model: string;
+  /** Activation for formats without a stored architecture. */
+  activation?: ActivationName;
+  /** Sidecar architecture file. */
+  architecture?: string;
+}
+
+/** Data for a job: calibration data, and optionally separate evaluation data. */
+export interface DataRequest {
+  data: DataOptions;
+  /** Evaluation rows of the same file. */
+  evalRows?: [number, number];
+  /** A separate evaluation file with its own options. */
+  evalData?: DataOptions;
+}
+
+/** Options of scoring. */
+export interface ScoreSettings {
+  method: MethodName;
+  reference: ReferenceOutput;
+  /** Seed of `random` scores and of random probe vectors. */
+  seed: number;
+  /** Samples per batch of streamed statistics. */
+  batchSize: number;
+}
+
+/** Options of pruning. */
+export interface PruneSettings extends ScoreSettings {
+  sparsity: number;
+  steps: number;
+  scope: 'global' | 'layer';
+  maxLayerSparsity: number;
+  /** What to do with a dense layer that has no bias: add a zero bias, or prune it uncompensated. */
+  missingBias: 'add' | 'skip';
+  /** Per-layer targets by layer name (scope `layer`); layers not named use `sparsity`. */
+  layerSparsity?: Record<string, number>;
+}
+
+/** Task metrics; whichever apply. */
+export interface Metrics {
+  output_mse?: number;
+  accuracy?: number;
+  cross_entropy?: number;
+  mse?: number;
+  mae?: number;
+}
+
+/** One layer of `inspect --json`. */
+export interface InspectLayer {
+  name: string;
+  type: string;
+  units?: number;
+  inputs?: number;
+  activation?: string;
+  bias?: boolean;
+  params: number;
+  zeros?: number;
+  note?: string;
+}
+
+/** `inspect --json`. */
+export interface InspectReport {
+  format: string;
+  path: string;
+  params: number;
+  /** Number of dense weights that can be pruned. */
+  prunable: number;
+  /** Fraction of dense weights that are exactly zero. */
+  sparsity: number;
+  inputShape: number[];
+  /** Whether every layer runs in PruneLens, so data-based criteria are available. */
+  runnable: boolean;
+  layers: InspectLayer[];
+  notes: string[];
+}
+
+/** One layer of `score --out`. */
+export interface ScoreLayer {
+  name: string;
+  shape: [number, number];
+  importance: number[];
+  compensation?: number[];
+}
+
+/** `score --out`. */
+export interface ScoreReport {
+  method: MethodName;
+  samples: number;
+  reference?: ReferenceOutput;
+  backend: string;
+  seconds: number;
+  notes: string[];
+  layers: ScoreLayer[];
+}
+
+/** `evaluate --json`. */
+export interface EvaluateReport {
+  samples: number;
+  metrics: Metrics;
+  task: 'classification' | 'regression' | 'unlabelled';
+  notes: string[];
+}
+
+/** `prune --json`. */
+export interface PruneReport {
+  output: string;
+  files: string[];
+  method: MethodName;
+  steps: number;
+  scope: 'global' | 'layer';
+  sparsity: number;
+  layers: { name: string; sparsity: number; pruned: number; count: number }[];
+  before: { metrics: Metrics };
+  after: { metrics: Metrics };
+  evaluation: { samples: number; source: string };
+  calibration: { samples: number; source: string };
+  backend: string;
+  seconds: number;
+  notes: string[];
+}
+
+/** `sensitivity --json`: per layer, the metric at each of that layer's sparsities alone. */
+export interface SensitivityReport {
+  method: MethodName;
+  metric: keyof Metrics;
+  sparsities: number[];
+  layers: { name: string; values: Metrics[] }[];
+  backend: string;
+  seconds: number;
+}
+
+/** `compare --json`: metrics after each method at each sparsity. */
+export interface CompareReport {
+  sparsities: number[];
+  metric: keyof Metrics;
+  original: Metrics;
+  methods: { name: string; method: MethodName; steps: number; results: Metrics[] }[];
+  backend: string;
+  seconds: number;
+}
