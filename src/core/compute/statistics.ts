@@ -1,0 +1,310 @@
+/**
+ * Streamed per-layer statistics of the calibration data, from which every data-based score
+ * follows. For dense layer `l` with sensitivities `s` (`[N, units]`) and inputs `a`
+ * (`[N, inputs]`) they are `m0 = Σ s`, `M1 = Sᵀ A'`, `M2 = Sᵀ (A' ⊙ A')` with `A' = A - c`,
+ * where `c` is each input's mean over the first batch. Sums over batches add, so memory does
+ * not grow with the number of samples; the shift keeps `E[s a²] - E[s a]² / E[s]` from
+ * cancelling in float32 when an input has a large mean and a small spread.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import type { Dataset } from '../data/types';
+import { checkpoint, type TaskOptions } from '../progress';
+import type { ReferenceOutput } from '../reports';
+import type { Runtime, Trace } from './runtime';
+
+/** Which sums to collect. */
+export interface StatisticsNeeds {
+  /** `m0`, `M1`, `M2` (ECP, OBD). */
+  sensitivity: boolean;
+  /** Per-input `Σ a'` and `Σ a'²` (Wanda). */
+  inputNorms: boolean;
+  /** `Σ_n ∂L/∂z ⊗ a`, the loss gradient of each weight (Taylor). */
+  lossGradient: boolean;
+}
+
+/** Sums for one dense layer, in float64. */
+export interface LayerStatistics {
+  units: number;
+  inputs: number;
+  /** Per-input shift `c`. */
+  shift: Float64Array;
+  m0: Float64Array;
+  m1: Float64Array;
+  m2: Float64Array;
+  inputSum: Float64Array;
+  inputSquareSum: Float64Array;
+  lossGradient: Float64Array;
+}
+
+/** Statistics of every dense layer over `samples` calibration samples. */
+export interface NetworkStatistics {
+  samples: number;
+  layers: LayerStatistics[];
+  /** Set when random probe vectors replaced one backward pass per output. */
+  probes?: { count: number; seed: number };
+}
+
+/** Options of the statistics pass. */
+export interface StatisticsOptions extends TaskOptions {
+  reference: ReferenceOutput;
+  batchSize: number;
+  seed: number;
+  /** Above this many outputs, random ±1 probes replace the exact sum over outputs. */
+  maxExactOutputs?: number;
+}
+
+const defaultMaxExactOutputs = 32;
+
+/** Collects the statistics over every sample of `dataset`, one batch at a time. */
+export async function collectStatistics(
+  runtime: Runtime,
+  dataset: Dataset,
+  needs: StatisticsNeeds,
+  options: StatisticsOptions,
+): Promise<NetworkStatistics> {
+  const layers = runtime.plan.stages.map(({ layer }) => emptyStatistics(layer.units, layer.inputs, needs));
+  const outputs = runtime.outputSize;
+  const maxExact = options.maxExactOutputs ?? defaultMaxExactOutputs;
+  const probeCount = outputs > maxExact ? maxExact : outputs;
+  const probes = tf.tidy(() => makeProbes(outputs, probeCount, options.seed));
+  const batchSize = chooseBatchSize(runtime, probeCount, options.batchSize);
+  try {
+    for (let start = 0; start < dataset.samples; start += batchSize) {
+      const end = Math.min(dataset.samples, start + batchSize);
+      accumulateBatch(runtime, dataset, start, end, probes, needs, options.reference, layers);
+      options.onProgress?.({
+        fraction: end / dataset.samples,
+        message: `statistics: ${end} of ${dataset.samples} samples`,
+      });
+      await checkpoint(options.signal);
+    }
+  } finally {
+    probes.dispose();
+  }
+  return {
+    samples: dataset.samples,
+    layers,
+    probes: probeCount < outputs ? { count: probeCount, seed: options.seed } : undefined,
+  };
+}
+
+function emptyStatistics(units: number, inputs: number, needs: StatisticsNeeds): LayerStatistics {
+  const matrix = (wanted: boolean) => new Float64Array(wanted ? units * inputs : 0);
+  const vector = (wanted: boolean, size: number) => new Float64Array(wanted ? size : 0);
+  return {
+    units,
+    inputs,
+    shift: new Float64Array(inputs),
+    m0: vector(needs.sensitivity, units),
+    m1: matrix(needs.sensitivity),
+    m2: matrix(needs.sensitivity),
+    inputSum: vector(needs.inputNorms, inputs),
+    inputSquareSum: vector(needs.inputNorms, inputs),
+    lossGradient: matrix(needs.lossGradient),
+  };
+}
+
+/**
+ * Returns `[probes, outputs]`: the identity when every output gets its own backward pass,
+ * otherwise random ±1 rows scaled by `1/sqrt(probes)` so that the squared sums average.
+ */
+function makeProbes(outputs: number, count: number, seed: number): tf.Tensor2D {
+  if (count === outputs) return tf.eye(outputs) as tf.Tensor2D;
+  const values = new Float32Array(count * outputs);
+  const random = mulberry32(seed);
+  const scale = 1 / Math.sqrt(count);
+  for (let i = 0; i < values.length; i++) values[i] = random() < 0.5 ? -scale : scale;
+  return tf.tensor2d(values, [count, outputs]);
+}
+
+/** Picks a batch size that keeps the backward tensors near 16 M values. */
+function chooseBatchSize(runtime: Runtime, probes: number, requested: number): number {
+  const widest = Math.max(...runtime.plan.stages.map(({ layer }) => Math.max(layer.units, layer.inputs)));
+  const limit = Math.floor((16 * 1024 * 1024) / Math.max(1, probes * widest));
+  return Math.max(1, Math.min(requested, limit));
+}
+
+function accumulateBatch(
+  runtime: Runtime,
+  dataset: Dataset,
+  start: number,
+  end: number,
+  probes: tf.Tensor2D,
+  needs: StatisticsNeeds,
+  reference: ReferenceOutput,
+  layers: LayerStatistics[],
+): void {
+  const sums = tf.tidy(() => {
+    const x = batchOf(dataset, start, end);
+    const trace = runtime.trace(x);
+    const collected: tf.Tensor[][] = layers.map(() => []);
+    if (needs.sensitivity) {
+      backward(runtime, trace, outputGradients(runtime, trace, probes, reference), (index, g) => {
+        const count = probes.shape[0];
+        const batch = end - start;
+        const units = g.shape[1];
+        const s = tf.sum(tf.square(tf.reshape(g, [count, batch, units])), 0) as tf.Tensor2D;
+        collected[index].push(...sensitivitySums(s, trace.inputs[index], layers[index], start === 0));
+      });
+    }
+    if (needs.inputNorms) {
+      trace.inputs.forEach((a, index) => {
+        const shifted = tf.sub(a, tf.tensor1d(Float32Array.from(layers[index].shift)));
+        collected[index].push(tf.sum(shifted, 0), tf.sum(tf.square(shifted), 0));
+      });
+    }
+    if (needs.lossGradient) {
+      const labels = labelsOf(dataset, start, end);
+      backward(runtime, trace, lossGradientAtLogits(runtime, trace, labels, dataset), (index, g) => {
+        collected[index].push(tf.matMul(tf.transpose(g), trace.inputs[index]));
+      });
+    }
+    return collected;
+  });
+  layers.forEach((statistics, index) => addSums(statistics, sums[index], needs));
+  tf.dispose(sums.flat());
+}
+
+/** Returns `[m0, M1, M2]` for one batch; fixes the shift on the first batch. */
+function sensitivitySums(
+  s: tf.Tensor2D,
+  a: tf.Tensor2D,
+  statistics: LayerStatistics,
+  firstBatch: boolean,
+): tf.Tensor[] {
+  if (firstBatch) {
+    const mean = tf.mean(a, 0).dataSync();
+    statistics.shift.set(mean);
+  }
+  const shifted = tf.sub(a, tf.tensor1d(Float32Array.from(statistics.shift)));
+  const sT = tf.transpose(s);
+  return [tf.sum(s, 0), tf.matMul(sT, shifted), tf.matMul(sT, tf.square(shifted))];
+}
+
+function addSums(statistics: LayerStatistics, sums: tf.Tensor[], needs: StatisticsNeeds): void {
+  let next = 0;
+  const add = (target: Float64Array) => {
+    const values = sums[next++].dataSync();
+    for (let i = 0; i < values.length; i++) target[i] += values[i];
+  };
+  if (needs.sensitivity) {
+    add(statistics.m0);
+    add(statistics.m1);
+    add(statistics.m2);
+  }
+  if (needs.inputNorms) {
+    add(statistics.inputSum);
+    add(statistics.inputSquareSum);
+  }
+  if (needs.lossGradient) add(statistics.lossGradient);
+}
+
+/**
+ * Returns `∂(vᵀf)/∂z_L` for every probe `v`, stacked as `[probes * batch, units_L]`, where `f` is
+ * the reference output and `z_L` the last dense layer's pre-activation.
+ */
+function outputGradients(
+  runtime: Runtime,
+  trace: Trace,
+  probes: tf.Tensor2D,
+  reference: ReferenceOutput,
+): tf.Tensor2D {
+  const [count, outputs] = probes.shape;
+  const batch = trace.logits.shape[0];
+  let perProbe = tf.broadcastTo(tf.reshape(probes, [count, 1, outputs]), [count, batch, outputs]);
+  const final = runtime.plan.head.final;
+  if (reference === 'output' && final === 'softmax') {
+    const p = tf.softmax(trace.logits);
+    const projected = tf.sum(tf.mul(perProbe, p), 2, true);
+    perProbe = tf.mul(p, tf.sub(perProbe, projected));
+  } else if (reference === 'output' && final === 'sigmoid') {
+    const p = tf.sigmoid(trace.logits);
+    perProbe = tf.mul(perProbe, tf.mul(p, tf.sub(1, p)));
+  }
+  const last = trace.derivatives[trace.derivatives.length - 1];
+  const g = last ? tf.mul(perProbe, last) : perProbe;
+  return tf.reshape(g, [count * batch, outputs]);
+}
+
+/** Returns `∂L/∂z_L` per sample for the task's loss, `[batch, outputs]`. */
+function lossGradientAtLogits(
+  runtime: Runtime,
+  trace: Trace,
+  labels: tf.Tensor2D,
+  dataset: Dataset,
+): tf.Tensor2D {
+  const logits = trace.logits;
+  const lastDerivative = trace.derivatives[trace.derivatives.length - 1];
+  const final = runtime.plan.head.final;
+  const outputs = runtime.outputSize;
+  let g: tf.Tensor2D;
+  if (dataset.labelKind === 'class' && (final === 'softmax' || (final === null && outputs > 1))) {
+    const oneHot = tf.cast(tf.oneHot(tf.cast(tf.reshape(labels, [-1]), 'int32'), outputs), 'float32');
+    g = tf.sub(tf.softmax(logits), oneHot);
+  } else if (dataset.labelKind === 'class' && outputs === 1) {
+    g = tf.sub(final === 'sigmoid' ? tf.sigmoid(logits) : logits, labels);
+  } else {
+    const prediction = runtime.applyHead(logits);
+    let d = tf.mul(2 / outputs, tf.sub(prediction, labels));
+    if (final === 'sigmoid') d = tf.mul(d, tf.mul(prediction, tf.sub(1, prediction)));
+    if (final === 'softmax') {
+      const projected = tf.sum(tf.mul(d, prediction), 1, true);
+      d = tf.mul(prediction, tf.sub(d, projected));
+    }
+    g = d as tf.Tensor2D;
+  }
+  return (lastDerivative ? tf.mul(g, lastDerivative) : g) as tf.Tensor2D;
+}
+
+/**
+ * Propagates `g = ∂/∂z_L` back through the dense stages, calling `visit` with `∂/∂z_l` of each
+ * stage from the last to the first. `g` is `[rows, units_L]` where rows are `probes * batch`.
+ */
+function backward(
+  runtime: Runtime,
+  trace: Trace,
+  g: tf.Tensor2D,
+  visit: (index: number, g: tf.Tensor2D) => void,
+): void {
+  const stages = runtime.plan.stages.length;
+  const batch = trace.logits.shape[0];
+  let current = g;
+  for (let index = stages - 1; index >= 0; index--) {
+    visit(index, current);
+    if (index === 0) break;
+    const upstream: tf.Tensor2D = tf.matMul(current, runtime.stageWeights(index).kernel);
+    const derivative = trace.derivatives[index - 1];
+    if (derivative) {
+      const [rows, width] = upstream.shape;
+      const repeated = tf.reshape(upstream, [rows / batch, batch, width]);
+      current = tf.reshape(tf.mul(repeated, derivative), [rows, width]) as tf.Tensor2D;
+    } else {
+      current = upstream as tf.Tensor2D;
+    }
+  }
+}
+
+/** Returns samples `[start, end)` as a `[batch, features]` tensor. */
+export function batchOf(dataset: Dataset, start: number, end: number): tf.Tensor2D {
+  const width = dataset.featureCount;
+  return tf.tensor2d(dataset.features.subarray(start * width, end * width), [end - start, width]);
+}
+
+/** Returns labels `[start, end)` as a `[batch, labelWidth]` tensor. */
+export function labelsOf(dataset: Dataset, start: number, end: number): tf.Tensor2D {
+  if (!dataset.labels) throw new Error('internal: labels requested from a dataset without labels');
+  const width = dataset.labelWidth;
+  return tf.tensor2d(dataset.labels.subarray(start * width, end * width), [end - start, width]);
+}
+
+/** A small seeded generator of uniform numbers in [0, 1). */
+export function mulberry32(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
