@@ -51,6 +51,7 @@ async function tryNode(notes: string[]): Promise<BackendInfo | undefined> {
   try {
     // A computed name keeps bundlers from following the optional dependency.
     const moduleName = '@tensorflow/tfjs-node';
+    // eslint-disable-next-line @typescript-eslint/no-require-imports -- optional, loaded only when installed
     require(moduleName);
     if (await tf.setBackend('tensorflow')) {
       await tf.ready();
