@@ -1,0 +1,241 @@
+/**
+ * Thin helpers over h5wasm (HDF5 compiled to WebAssembly) for the Keras readers.
+ *
+ * h5wasm ships only as an ES module, so it is loaded with a dynamic `import()` that TypeScript
+ * keeps as is under `module: Node16`. Its Node build uses Emscripten's NODERAWFS, so paths are
+ * host paths. Float datasets are read and written as raw bytes through the module's low-level
+ * functions because h5wasm's `value` and `write_slice` reject float16 (h5wasm 0.10).
+ */
+import type * as H5 from 'h5wasm/node' with { 'resolution-mode': 'import' };
+import { ModelFormatError } from '../errors';
+
+/** The loaded h5wasm module. */
+export type H5Wasm = typeof H5;
+/** An open HDF5 file. */
+export type H5File = H5.File;
+/** An HDF5 group. */
+export type H5Group = H5.Group;
+/** An HDF5 dataset. */
+export type H5Dataset = H5.Dataset;
+
+let loading: Promise<H5Wasm> | undefined;
+
+/** Loads h5wasm once and waits for its WebAssembly module. */
+export async function loadH5Wasm(): Promise<H5Wasm> {
+  loading ??= (async () => {
+    const h5wasm = await import('h5wasm/node');
+    await h5wasm.ready;
+    return h5wasm;
+  })();
+  return loading;
+}
+
+/** Opens an HDF5 file, turning HDF5 errors into a one-line ModelFormatError. */
+export async function openH5(file: string, mode: 'r' | 'a', shownAs = file): Promise<H5File> {
+  const h5wasm = await loadH5Wasm();
+  try {
+    const handle = new h5wasm.File(file, mode);
+    if (!handle.file_id || handle.file_id < 0n) throw new Error('invalid file id');
+    return handle;
+  } catch (error) {
+    throw new ModelFormatError(
+      shownAs,
+      'is not a readable HDF5 file (truncated or damaged); re-save the model from Keras.',
+      { cause: error },
+    );
+  }
+}
+
+/** Returns the group at `path`, or null when it is missing or not a group. */
+export function getGroup(h5wasm: H5Wasm, parent: H5Group, path: string): H5Group | null {
+  const entity = safeGet(parent, path);
+  return entity instanceof h5wasm.Group ? entity : null;
+}
+
+/** Returns the dataset at `path`, or null when it is missing or not a dataset. */
+export function getDataset(h5wasm: H5Wasm, parent: H5Group, path: string): H5Dataset | null {
+  const entity = safeGet(parent, path);
+  return entity instanceof h5wasm.Dataset ? entity : null;
+}
+
+function safeGet(parent: H5Group, path: string): H5.Entity | null {
+  try {
+    return parent.get(path);
+  } catch {
+    return null;
+  }
+}
+
+/** Reads a string attribute (fixed or variable length), or null when absent. */
+export function readStringAttribute(node: H5Group | H5Dataset, name: string): string | null {
+  if (!Object.prototype.hasOwnProperty.call(node.attrs, name)) return null;
+  const value = node.get_attribute(name, true);
+  if (typeof value === 'string') return value;
+  return null;
+}
+
+/** Reads a list-of-strings attribute such as Keras's `layer_names`, or null when absent. */
+export function readStringListAttribute(node: H5Group, name: string): string[] | null {
+  if (!Object.prototype.hasOwnProperty.call(node.attrs, name)) return null;
+  const value = node.get_attribute(name, true);
+  if (Array.isArray(value)) return value.map((item) => String(item));
+  if (typeof value === 'string') return [value];
+  // An empty list is stored by h5py as an empty float64 array.
+  return [];
+}
+
+/** Element types of the float datasets PruneLens reads and writes. */
+export type FloatDtype = 'float16' | 'float32' | 'float64';
+
+/** A float dataset's values as float32, with what is needed to write it back. */
+export interface FloatDataset {
+  path: string;
+  shape: number[];
+  dtype: FloatDtype;
+  values: Float32Array;
+}
+
+/** Reads a float dataset of any width into a Float32Array. */
+export async function readFloatDataset(dataset: H5Dataset, file: string): Promise<FloatDataset> {
+  const metadata = dataset.metadata;
+  const dtype = floatDtypeOf(dataset, file);
+  const shape = metadata.shape ?? [];
+  const bytes = await readRawBytes(dataset);
+  return { path: dataset.path, shape, dtype, values: decodeFloats(bytes, dtype) };
+}
+
+/** Overwrites a whole float dataset, converting `values` to the dataset's own element type. */
+export async function writeFloatDataset(dataset: H5Dataset, values: Float32Array, file: string) {
+  const dtype = floatDtypeOf(dataset, file);
+  const shape = dataset.metadata.shape ?? [];
+  const expected = shape.reduce((product, dimension) => product * dimension, 1);
+  if (values.length !== expected) {
+    throw new ModelFormatError(
+      file,
+      `cannot write ${values.length} values into dataset ${dataset.path} of shape [${shape}].`,
+    );
+  }
+  await writeRawBytes(dataset, encodeFloats(values, dtype));
+}
+
+function floatDtypeOf(dataset: H5Dataset, file: string): FloatDtype {
+  const { type, size, littleEndian } = dataset.metadata;
+  // H5T_FLOAT is class 1 in HDF5's H5T_class_t.
+  if (type === 1 && littleEndian && (size === 2 || size === 4 || size === 8)) {
+    return size === 2 ? 'float16' : size === 4 ? 'float32' : 'float64';
+  }
+  throw new ModelFormatError(
+    file,
+    `dataset ${dataset.path} has element type ${JSON.stringify(dataset.dtype)}; ` +
+      'only little-endian float16, float32 and float64 weights can be read.',
+  );
+}
+
+async function readRawBytes(dataset: H5Dataset): Promise<Uint8Array> {
+  const { Module } = await loadH5Wasm();
+  const metadata = dataset.metadata;
+  const byteCount = metadata.size * metadata.total_size;
+  const pointer = Module._malloc(Math.max(byteCount, 1));
+  if (pointer === 0) throw new Error(`Allocating ${byteCount} bytes in h5wasm failed.`);
+  try {
+    Module.get_dataset_data(dataset.file_id, dataset.path, null, null, null, BigInt(pointer));
+    return Module.HEAPU8.slice(pointer, pointer + byteCount);
+  } finally {
+    Module._free(pointer);
+  }
+}
+
+async function writeRawBytes(dataset: H5Dataset, bytes: Uint8Array): Promise<void> {
+  const { Module } = await loadH5Wasm();
+  const shape = dataset.metadata.shape ?? [];
+  const count = shape.map((dimension) => BigInt(dimension));
+  const offset = shape.map(() => 0n);
+  const strides = shape.map(() => 1n);
+  const pointer = Module._malloc(Math.max(bytes.byteLength, 1));
+  if (pointer === 0) throw new Error(`Allocating ${bytes.byteLength} bytes in h5wasm failed.`);
+  try {
+    Module.HEAPU8.set(bytes, pointer);
+    Module.set_dataset_data(dataset.file_id, dataset.path, count, offset, strides, BigInt(pointer));
+  } finally {
+    Module._free(pointer);
+  }
+}
+
+/** Decodes little-endian float16, float32 or float64 bytes to float32 values. */
+export function decodeFloats(bytes: Uint8Array, dtype: FloatDtype): Float32Array {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const width = dtype === 'float16' ? 2 : dtype === 'float32' ? 4 : 8;
+  const values = new Float32Array(Math.floor(bytes.byteLength / width));
+  for (let i = 0; i < values.length; i++) {
+    if (dtype === 'float32') values[i] = view.getFloat32(i * 4, true);
+    else if (dtype === 'float64') values[i] = view.getFloat64(i * 8, true);
+    else values[i] = halfToFloat(view.getUint16(i * 2, true));
+  }
+  return values;
+}
+
+/** Encodes float32 values as little-endian bytes of the given float type. */
+export function encodeFloats(values: Float32Array, dtype: FloatDtype): Uint8Array {
+  const width = dtype === 'float16' ? 2 : dtype === 'float32' ? 4 : 8;
+  const bytes = new Uint8Array(values.length * width);
+  const view = new DataView(bytes.buffer);
+  for (let i = 0; i < values.length; i++) {
+    if (dtype === 'float32') view.setFloat32(i * 4, values[i], true);
+    else if (dtype === 'float64') view.setFloat64(i * 8, values[i], true);
+    else view.setUint16(i * 2, floatToHalf(values[i]), true);
+  }
+  return bytes;
+}
+
+/** Converts IEEE 754 half-precision bits to a number. */
+export function halfToFloat(bits: number): number {
+  const sign = bits & 0x8000 ? -1 : 1;
+  const exponent = (bits >> 10) & 0x1f;
+  const fraction = bits & 0x3ff;
+  if (exponent === 0) return sign * fraction * 2 ** -24;
+  if (exponent === 0x1f) return fraction ? NaN : sign * Infinity;
+  return sign * (1 + fraction / 1024) * 2 ** (exponent - 15);
+}
+
+/** Converts a number to IEEE 754 half-precision bits, rounding to nearest even. */
+export function floatToHalf(value: number): number {
+  if (Number.isNaN(value)) return 0x7e00;
+  const sign = value < 0 || Object.is(value, -0) ? 0x8000 : 0;
+  const magnitude = Math.abs(value);
+  if (magnitude >= 65520) return sign | 0x7c00;
+  if (magnitude < 2 ** -14) return sign | roundHalfEven(magnitude / 2 ** -24);
+  let exponent = Math.floor(Math.log2(magnitude));
+  // Math.log2 can be off by one near powers of two.
+  if (2 ** exponent > magnitude) exponent--;
+  if (2 ** (exponent + 1) <= magnitude) exponent++;
+  const mantissa = roundHalfEven((magnitude / 2 ** exponent - 1) * 1024);
+  // A mantissa that rounds up to 1024 carries into the exponent, which the addition does.
+  return sign | (((exponent + 15) << 10) + mantissa);
+}
+
+function roundHalfEven(value: number): number {
+  const floor = Math.floor(value);
+  const rest = value - floor;
+  if (rest > 0.5) return floor + 1;
+  if (rest < 0.5) return floor;
+  return floor % 2 === 0 ? floor : floor + 1;
+}
+
+/** Overwrites whole float datasets of an HDF5 file in place and closes it. */
+export async function overwriteDatasets(
+  file: string,
+  updates: readonly { path: string; values: Float32Array }[],
+  shownAs: string,
+): Promise<void> {
+  const h5wasm = await loadH5Wasm();
+  const handle = await openH5(file, 'a', shownAs);
+  try {
+    for (const update of updates) {
+      const dataset = getDataset(h5wasm, handle, update.path);
+      if (!dataset) throw new ModelFormatError(shownAs, `dataset ${update.path} disappeared while saving.`);
+      await writeFloatDataset(dataset, update.values, shownAs);
+    }
+  } finally {
+    handle.close();
+  }
+}

@@ -1,0 +1,61 @@
+/**
+ * Architecture files that accompany a Keras weights-only `.h5` (`model.to_json()` or
+ * `model.to_yaml()` output saved beside `model.save_weights()`).
+ */
+import * as fs from 'node:fs/promises';
+import * as path from 'node:path';
+import { YAML11_SCHEMA, defineSequenceTag, load } from 'js-yaml';
+import { ModelFormatError } from '../errors';
+
+const sidecarExtensions = ['.json', '.yaml', '.yml'];
+
+/**
+ * Finds the architecture file for a weights-only model: `architecture` when given, otherwise a
+ * `.json`, `.yaml` or `.yml` file with the model's base name. Returns null when none exists.
+ */
+export async function findArchitectureFile(
+  modelFile: string,
+  architecture?: string,
+): Promise<string | null> {
+  if (architecture) return path.resolve(architecture);
+  const base = modelFile.slice(0, modelFile.length - path.extname(modelFile).length);
+  for (const extension of sidecarExtensions) {
+    const candidate = base + extension;
+    try {
+      if ((await fs.stat(candidate)).isFile()) return candidate;
+    } catch {
+      // Not there: try the next extension.
+    }
+  }
+  return null;
+}
+
+/** PyYAML writes Python tuples (Keras shapes) as `!!python/tuple [null, 784]`. */
+const pythonTupleTag = defineSequenceTag<unknown[]>('tag:yaml.org,2002:python/tuple', {
+  create: () => [],
+  addItem: (items, item) => {
+    items.push(item);
+  },
+  identify: () => false,
+});
+
+const kerasYamlSchema = YAML11_SCHEMA.withTags(pythonTupleTag);
+
+/** Reads a Keras architecture from a JSON or YAML file. */
+export async function readArchitectureFile(file: string): Promise<unknown> {
+  let text: string;
+  try {
+    text = await fs.readFile(file, 'utf8');
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code ?? String(error);
+    throw new ModelFormatError(file, `cannot read the architecture file (${code}).`, { cause: error });
+  }
+  const isYaml = /\.ya?ml$/i.test(file) || !/^\s*[{[]/.test(text);
+  try {
+    return isYaml ? load(text, { schema: kerasYamlSchema }) : JSON.parse(text);
+  } catch (error) {
+    const kind = isYaml ? 'YAML' : 'JSON';
+    const detail = error instanceof Error ? error.message.split('\n')[0] : String(error);
+    throw new ModelFormatError(file, `is not valid ${kind} (${detail}).`, { cause: error });
+  }
+}
