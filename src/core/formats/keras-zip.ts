@@ -1,13 +1,253 @@
-/** Placeholder until the Keras 3 .keras reader lands: matches nothing. */
+/**
+ * Keras 3 `.keras` archives: a zip with `config.json` (the model configuration),
+ * `metadata.json` and `model.weights.h5`. In the weights file each layer's variables are
+ * datasets `layers/<path>/vars/0`, `1`, ... where `<path>` is Keras's auto-generated snake_case
+ * name (`dense`, `dense_1`, ... counted per layer class in model order), not the configured
+ * layer name; Keras 2.13-2.15 wrote `_layer_checkpoint_dependencies/<layer name>/vars` instead.
+ * Saving rewrites the zip with a new `model.weights.h5` (changed datasets only) and every other
+ * entry's content unchanged, in the original entry order.
+ */
+import * as fs from 'node:fs/promises';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { unzipSync, zipSync, type UnzipFileInfo, type Zippable } from 'fflate';
 import { ModelFormatError } from '../errors';
-import type { ModelFormat } from './types';
+import { writeFileAtomic } from '../io';
+import type { Network } from '../model';
+import { throwIfCancelled, type TaskOptions } from '../progress';
+import {
+  getDataset,
+  getGroup,
+  loadH5Wasm,
+  openH5,
+  overwriteDatasets,
+  readStringAttribute,
+  type H5Group,
+  type H5Wasm,
+} from './hdf5';
+import { parseKerasArchitecture, toSnakeCase, type KerasLayerSpec } from './keras-config';
+import { readWeight } from './keras-h5';
+import {
+  buildKerasNetwork,
+  changedDenseWeights,
+  type DenseBinding,
+  type StoredWeight,
+} from './keras-layers';
+import type { FileProbe, LoadedModel, ModelFormat, OpenOptions, SaveReport } from './types';
 
+const weightsEntry = 'model.weights.h5';
+const configEntry = 'config.json';
+/** Largest total unpacked size accepted, whatever the archive's size. */
+const maxUnpackedBytes = 2 * 1024 ** 3;
+/** Largest accepted ratio of an entry's unpacked size to its packed size. */
+const maxCompressionRatio = 1000;
+
+/** Keras 3 `.keras` zip archives. */
 export const kerasZipFormat: ModelFormat = {
   id: 'keras',
   name: 'Keras 3 .keras',
-  extensions: [],
-  match: () => false,
-  open: async (path) => {
-    throw new ModelFormatError(path, 'reading Keras 3 .keras files is not available yet.');
-  },
+  extensions: ['.keras'],
+  match: matchKerasZip,
+  open: openKerasZip,
 };
+
+function matchKerasZip(probe: FileProbe): boolean {
+  const { head } = probe;
+  const isZip = head[0] === 0x50 && head[1] === 0x4b && head[2] === 0x03 && head[3] === 0x04;
+  if (!isZip) return false;
+  if (probe.path.toLowerCase().endsWith('.keras')) return true;
+  const text = Buffer.from(head.buffer, head.byteOffset, head.byteLength).toString('latin1');
+  return text.includes(weightsEntry) || (text.includes(configEntry) && text.includes('metadata.json'));
+}
+
+/** One zip entry, kept to write the archive back. */
+interface ZipEntry {
+  name: string;
+  data: Uint8Array;
+  /** True when the entry was deflated (method 8) rather than stored. */
+  deflated: boolean;
+}
+
+/** Unpacks a zip, rejecting unsafe entry names and sizes that suggest a zip bomb. */
+export function unpackZip(bytes: Uint8Array, file: string): ZipEntry[] {
+  const infos: UnzipFileInfo[] = [];
+  let declaredTotal = 0;
+  const filter = (info: UnzipFileInfo) => {
+    checkEntryName(info.name, file);
+    declaredTotal += info.originalSize;
+    const ratio = info.originalSize / Math.max(info.size, 1);
+    if (declaredTotal > maxUnpackedBytes || (info.compression !== 0 && ratio > maxCompressionRatio)) {
+      throw new ModelFormatError(
+        file,
+        `entry ${JSON.stringify(info.name)} unpacks to ${info.originalSize} bytes from ${info.size}; ` +
+          'the archive looks like a zip bomb and is not read.',
+      );
+    }
+    infos.push(info);
+    return true;
+  };
+  let files: Record<string, Uint8Array>;
+  try {
+    files = unzipSync(bytes, { filter });
+  } catch (error) {
+    if (error instanceof ModelFormatError) throw error;
+    throw new ModelFormatError(file, `is not a readable zip archive (${String(error)}); it may be truncated.`, {
+      cause: error,
+    });
+  }
+  return infos.map((info) => {
+    const data = files[info.name];
+    if (!data || data.length !== info.originalSize) {
+      throw new ModelFormatError(file, `entry ${JSON.stringify(info.name)} is damaged (size does not match).`);
+    }
+    return { name: info.name, data, deflated: info.compression !== 0 };
+  });
+}
+
+function checkEntryName(name: string, file: string): void {
+  const normalized = name.replace(/\\/g, '/');
+  const unsafe =
+    normalized.startsWith('/') || /^[a-zA-Z]:/.test(normalized) || normalized.split('/').includes('..');
+  if (unsafe || name.includes('\0')) {
+    throw new ModelFormatError(file, `has an entry with an unsafe path ${JSON.stringify(name)}; it is not read.`);
+  }
+}
+
+async function openKerasZip(file: string, options: OpenOptions = {}): Promise<LoadedModel> {
+  const bytes = await fs.readFile(file);
+  const entries = unpackZip(bytes, file);
+  const config = findEntry(entries, configEntry, file);
+  const weights = findEntry(entries, weightsEntry, file);
+  const topology = parseConfig(config.data, file);
+  const architecture = parseKerasArchitecture(topology, file);
+  const stored = await withTemporaryFile(weights.data, async (h5Path) => {
+    const h5wasm = await loadH5Wasm();
+    const handle = await openH5(h5Path, 'r', `${file} (${weightsEntry})`);
+    try {
+      const locate = variableLocator(h5wasm, handle, architecture.layers);
+      const result = new Map<string, StoredWeight<string>[]>();
+      for (const spec of architecture.layers) {
+        throwIfCancelled(options.signal);
+        result.set(spec.name, await readVariables(h5wasm, handle, locate(spec), spec, file));
+      }
+      return result;
+    } finally {
+      handle.close();
+    }
+  });
+  const built = buildKerasNetwork(architecture, (spec) => stored.get(spec.name) ?? [], file);
+  const { network, dense, notes } = built;
+  return {
+    format: 'keras',
+    path: file,
+    network,
+    notes,
+    canAddBias: () => false,
+    save: (changed, outPath, saveOptions) =>
+      saveKerasZip(file, entries, dense, changed, outPath, saveOptions),
+  };
+}
+
+function findEntry(entries: ZipEntry[], name: string, file: string): ZipEntry {
+  const entry = entries.find((candidate) => candidate.name === name);
+  if (!entry) {
+    throw new ModelFormatError(file, `is a zip without ${name}, so it is not a Keras 3 .keras model.`);
+  }
+  return entry;
+}
+
+function parseConfig(data: Uint8Array, file: string): unknown {
+  try {
+    return JSON.parse(Buffer.from(data).toString('utf8'));
+  } catch (error) {
+    throw new ModelFormatError(file, `has a ${configEntry} that is not valid JSON.`, { cause: error });
+  }
+}
+
+/** Writes `data` to a private temporary file for h5wasm, runs `work`, and removes the file. */
+async function withTemporaryFile<T>(data: Uint8Array, work: (file: string) => Promise<T>): Promise<T> {
+  const folder = await fs.mkdtemp(path.join(os.tmpdir(), 'prunelens-keras-'));
+  const file = path.join(folder, weightsEntry);
+  try {
+    await fs.writeFile(file, data, { mode: 0o600 });
+    return await work(file);
+  } finally {
+    await fs.rm(folder, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Returns a function giving the HDF5 path of each layer's `vars` group. Keras 3.8+ stores the
+ * configured name as a `name` attribute of `vars`, which is used first; otherwise the path is
+ * rebuilt the way Keras names it: snake_case class name, `_1`, `_2`, ... per repeated class.
+ */
+function variableLocator(h5wasm: H5Wasm, root: H5Group, specs: KerasLayerSpec[]) {
+  const legacy = getGroup(h5wasm, root, '_layer_checkpoint_dependencies');
+  const containerName = legacy ? '_layer_checkpoint_dependencies' : 'layers';
+  const container = legacy ?? getGroup(h5wasm, root, 'layers');
+  const byNameAttribute = new Map<string, string>();
+  for (const key of container?.keys() ?? []) {
+    const vars = getGroup(h5wasm, container!, `${key}/vars`);
+    const name = vars ? readStringAttribute(vars, 'name') : null;
+    if (name !== null) byNameAttribute.set(name, key);
+  }
+  const structural = new Map<string, string>();
+  const counts = new Map<string, number>();
+  for (const spec of specs) {
+    const base = toSnakeCase(spec.className);
+    const count = counts.get(base) ?? 0;
+    counts.set(base, count + 1);
+    structural.set(spec.name, count === 0 ? base : `${base}_${count}`);
+  }
+  return (spec: KerasLayerSpec): string => {
+    const key = byNameAttribute.get(spec.name) ?? (legacy ? spec.name : structural.get(spec.name)!);
+    return `${containerName}/${key}/vars`;
+  };
+}
+
+/** Reads datasets `0`, `1`, ... of a layer's `vars` group; a missing group means no weights. */
+async function readVariables(
+  h5wasm: H5Wasm,
+  root: H5Group,
+  varsPath: string,
+  spec: KerasLayerSpec,
+  file: string,
+): Promise<StoredWeight<string>[]> {
+  const vars = getGroup(h5wasm, root, varsPath);
+  if (!vars) return [];
+  const keys = vars.keys().filter((key) => /^\d+$/.test(key));
+  keys.sort((a, b) => Number(a) - Number(b));
+  const weights: StoredWeight<string>[] = [];
+  for (const key of keys) {
+    const dataset = getDataset(h5wasm, vars, key);
+    if (!dataset) continue;
+    weights.push(await readWeight(dataset, `${varsPath}/${key}`, spec, file));
+  }
+  return weights;
+}
+
+async function saveKerasZip(
+  source: string,
+  entries: ZipEntry[],
+  dense: Map<string, DenseBinding<string>>,
+  network: Network,
+  outPath: string,
+  options: TaskOptions = {},
+): Promise<SaveReport> {
+  const updates = changedDenseWeights(network, dense, outPath);
+  throwIfCancelled(options.signal);
+  const weights = findEntry(entries, weightsEntry, source);
+  const newWeights = await withTemporaryFile(weights.data, async (h5Path) => {
+    const changes = updates.map((update) => ({ path: update.weight.ref, values: update.values }));
+    await overwriteDatasets(h5Path, changes, `${source} (${weightsEntry})`);
+    return new Uint8Array(await fs.readFile(h5Path));
+  });
+  const zippable: Zippable = {};
+  for (const entry of entries) {
+    const data = entry.name === weightsEntry ? newWeights : entry.data;
+    zippable[entry.name] = [data, { level: entry.deflated ? 6 : 0 }];
+  }
+  await writeFileAtomic(outPath, zipSync(zippable));
+  return { files: [outPath], notes: [] };
+}
+
