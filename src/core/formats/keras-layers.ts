@@ -59,6 +59,9 @@ export function buildKerasNetwork<Ref>(
     shape = step.shape;
   }
   fillUnknownFlattenShapes(layers);
+  if (layers.some((layer) => layer.kind === 'opaque')) {
+    notes.push('Only data-free criteria (magnitude, random) apply because some layers cannot run.');
+  }
   const inputShape = architecture.inputShape ?? inferInputShape(layers);
   if (!inputShape) {
     throw new ModelFormatError(
@@ -332,7 +335,7 @@ function countParams<Ref>(weights: StoredWeight<Ref>[]): number {
 
 function opaqueReason(className: string, config: Record<string, unknown>): string {
   if (/^(Conv|SeparableConv|DepthwiseConv)/.test(className)) {
-    return 'convolution layers are not run by PruneLens; only magnitude scores apply to this model.';
+    return 'convolution layers are not run by PruneLens.';
   }
   if (/Pooling/.test(className)) return 'pooling layers are not run by PruneLens.';
   if (className === 'Lambda') return 'Lambda layers run Python code that is not stored in the file.';

@@ -1,13 +1,184 @@
-/** Placeholder until the TensorFlow.js layers model reader lands: matches nothing. */
+/**
+ * TensorFlow.js layers models: `model.json` (a Keras `modelTopology` plus a `weightsManifest`)
+ * and binary weight shards beside it, as written by the Python converter, by `model.save()` in
+ * the browser, or by older converters (one group per layer, shard names without `.bin`).
+ *
+ * Saving writes a new `model.json` at the output path and, for each manifest group, shards with
+ * the same sizes as the originals named `<output base>.group<G>-shard<K>of<N>.bin` beside it.
+ * The JSON is the original with only the shard paths changed; the shard bytes are the original
+ * bytes except the changed Dense kernels and biases.
+ */
+import * as fs from 'node:fs/promises';
+import * as path from 'node:path';
 import { ModelFormatError } from '../errors';
-import type { ModelFormat } from './types';
+import { writeFileAtomic } from '../io';
+import type { Network } from '../model';
+import { throwIfCancelled, type TaskOptions } from '../progress';
+import { decodeFloats, encodeFloats } from './hdf5';
+import { isObject, parseKerasArchitecture, type KerasLayerSpec } from './keras-config';
+import {
+  buildKerasNetwork,
+  changedDenseWeights,
+  type DenseBinding,
+  type StoredWeight,
+} from './keras-layers';
+import {
+  locateWeights,
+  parseManifest,
+  readGroups,
+  type GroupBytes,
+  type ManifestGroup,
+  type WeightLocation,
+} from './tfjs-manifest';
+import type { FileProbe, LoadedModel, ModelFormat, OpenOptions, SaveReport } from './types';
 
+/** TensorFlow.js layers models (`model.json` with weight shards). */
 export const tfjsFormat: ModelFormat = {
   id: 'tfjs-layers',
   name: 'TensorFlow.js layers model',
-  extensions: [],
-  match: () => false,
-  open: async (path) => {
-    throw new ModelFormatError(path, 'reading TensorFlow.js layers model files is not available yet.');
-  },
+  extensions: ['model.json'],
+  match: matchTfjs,
+  open: openTfjs,
 };
+
+function matchTfjs(probe: FileProbe): boolean {
+  const text = Buffer.from(probe.head.buffer, probe.head.byteOffset, probe.head.byteLength).toString('utf8');
+  return /^\uFEFF?\s*\{/.test(text) && text.includes('"modelTopology"');
+}
+
+type JsonObject = Record<string, unknown>;
+
+async function openTfjs(file: string, options: OpenOptions = {}): Promise<LoadedModel> {
+  const json = await readModelJson(file);
+  const topology = json.modelTopology;
+  if (json.format === 'graph-model' || (isObject(topology) && 'node' in topology)) {
+    throw new ModelFormatError(
+      file,
+      'is a TensorFlow.js graph model; PruneLens reads layers models (convert with --output_format tfjs_layers_model).',
+    );
+  }
+  const architecture = parseKerasArchitecture(topology, file);
+  const groups = parseManifest(json.weightsManifest, file);
+  const locations = locateWeights(groups);
+  const groupBytes = await readGroups(file, groups);
+  throwIfCancelled(options.signal);
+  const { byLayer, unused } = assignWeights(architecture.layers, groups, locations, groupBytes);
+  const built = buildKerasNetwork(architecture, (spec) => byLayer.get(spec.name) ?? [], file);
+  if (unused.length > 0) {
+    built.notes.push(`Weights not matched to any layer are carried over unchanged: ${unused.join(', ')}.`);
+  }
+  const { network, dense, notes } = built;
+  return {
+    format: 'tfjs-layers',
+    path: file,
+    network,
+    notes,
+    canAddBias: () => false,
+    save: (changed, outPath, saveOptions) =>
+      saveTfjs({ json, groups, groupBytes, dense }, changed, outPath, saveOptions),
+  };
+}
+
+async function readModelJson(file: string): Promise<JsonObject> {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(await fs.readFile(file, 'utf8'));
+  } catch (error) {
+    throw new ModelFormatError(file, 'is not valid JSON; the model.json may be truncated.', { cause: error });
+  }
+  if (!isObject(parsed) || !isObject(parsed.modelTopology)) {
+    throw new ModelFormatError(file, 'has no "modelTopology" object; it is not a TensorFlow.js layers model.');
+  }
+  return parsed;
+}
+
+/** Order of a layer's weights that Keras uses, by the last part of the weight name. */
+const roleOrder = ['kernel', 'gamma', 'beta', 'moving_mean', 'moving_variance', 'bias'];
+
+function roleRank(name: string): number {
+  const role = name.slice(name.lastIndexOf('/') + 1).replace(/(_\d+)?(:\d+)?$/, '');
+  const rank = roleOrder.indexOf(role);
+  return rank < 0 ? roleOrder.length : rank;
+}
+
+/** Gives each layer the manifest weights named `<layer>/...`, in Keras's weight order. */
+function assignWeights(
+  specs: KerasLayerSpec[],
+  groups: ManifestGroup[],
+  locations: WeightLocation[][],
+  groupBytes: GroupBytes[],
+) {
+  const byLayer = new Map<string, StoredWeight<WeightLocation>[]>();
+  const unused: string[] = [];
+  const names = new Set(specs.map((spec) => spec.name));
+  for (const [groupIndex, group] of groups.entries()) {
+    for (const [index, weight] of group.weights.entries()) {
+      const layer = owningLayer(weight.name, names);
+      if (!layer) {
+        unused.push(weight.name);
+        continue;
+      }
+      const location = locations[groupIndex][index];
+      const bytes = groupBytes[groupIndex].bytes;
+      const slice = bytes.subarray(location.byteOffset, location.byteOffset + location.byteLength);
+      const values = weight.dtype === 'float32' ? decodeFloats(slice, 'float32') : new Float32Array(0);
+      const stored = { name: weight.name, shape: weight.shape, values, ref: location };
+      byLayer.set(layer, [...(byLayer.get(layer) ?? []), stored]);
+    }
+  }
+  for (const weights of byLayer.values()) weights.sort((a, b) => roleRank(a.name) - roleRank(b.name));
+  return { byLayer, unused };
+}
+
+/** Finds the layer a weight belongs to: `dense_1/kernel`, or a prefixed `model/dense_1/kernel`. */
+function owningLayer(weightName: string, layerNames: Set<string>): string | undefined {
+  const parts = weightName.split('/');
+  for (let end = parts.length - 1; end >= 1; end--) {
+    for (let start = 0; start < end; start++) {
+      const candidate = parts.slice(start, end).join('/');
+      if (layerNames.has(candidate)) return candidate;
+    }
+  }
+  return undefined;
+}
+
+interface TfjsSource {
+  json: JsonObject;
+  groups: ManifestGroup[];
+  groupBytes: GroupBytes[];
+  dense: Map<string, DenseBinding<WeightLocation>>;
+}
+
+async function saveTfjs(
+  source: TfjsSource,
+  network: Network,
+  outPath: string,
+  options: TaskOptions = {},
+): Promise<SaveReport> {
+  const updates = changedDenseWeights(network, source.dense, outPath);
+  const groups = source.groupBytes.map((group) => group.bytes.slice());
+  for (const update of updates) {
+    const { group, byteOffset } = update.weight.ref;
+    groups[group].set(encodeFloats(update.values, 'float32'), byteOffset);
+  }
+  const folder = path.dirname(outPath);
+  const base = path.basename(outPath).replace(/\.json$/i, '');
+  const manifest = structuredClone(source.json.weightsManifest) as JsonObject[];
+  const files: string[] = [];
+  for (const [index, bytes] of groups.entries()) {
+    const sizes = source.groupBytes[index].shardSizes;
+    const names = sizes.map((_, shard) => `${base}.group${index + 1}-shard${shard + 1}of${sizes.length}.bin`);
+    let offset = 0;
+    for (const [shard, size] of sizes.entries()) {
+      throwIfCancelled(options.signal);
+      const shardPath = path.join(folder, names[shard]);
+      await writeFileAtomic(shardPath, bytes.subarray(offset, offset + size));
+      files.push(shardPath);
+      offset += size;
+    }
+    manifest[index].paths = names;
+  }
+  const json = { ...source.json, weightsManifest: manifest };
+  await writeFileAtomic(outPath, JSON.stringify(json));
+  return { files: [outPath, ...files], notes: [] };
+}
