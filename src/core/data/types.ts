@@ -23,6 +23,11 @@ export interface DataOptions {
   featuresKey?: string;
   /** Name of the labels array inside an `.npz` file (default: `y`, `labels`, `target`). */
   labelsKey?: string;
+  /**
+   * Forces labels to be class indices or regression values; by default text and non-negative
+   * integers are classes and other numbers are values.
+   */
+  labelKind?: 'class' | 'value';
 }
 
 /** Samples as a dense float32 matrix, with optional labels. */

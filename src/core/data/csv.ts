@@ -1,0 +1,252 @@
+/**
+ * Reader for delimited text: CSV, TSV, semicolon- and whitespace-separated files.
+ * csv-parse does the tokenizing because it handles quoted fields, embedded delimiters and
+ * newlines, CRLF and byte-order marks, and reports the file line of every record. This module
+ * adds delimiter and header detection, column selection, and messages that name the line.
+ */
+import { parse, CsvError, type Info } from 'csv-parse';
+import { DataError } from '../errors';
+import { checkpoint, type TaskOptions } from '../progress';
+import { columnName, resolveColumn, resolveFeatureColumns, type ColumnLayout } from './columns';
+import { Float64Builder, Int32Builder } from './builders';
+import type { RawData, RawLabels } from './raw';
+import { decodeText, type DataSource } from './source';
+
+/** The CSV data options. */
+export interface CsvOptions {
+  skipLines?: number;
+  labelColumn?: string | number;
+  features?: string;
+  /** Rejects files with more than one column (for separate label files). */
+  singleColumn?: boolean;
+}
+
+/** Records parsed between two cancellation checks. */
+const recordsPerChunk = 2048;
+
+const specialNumber = /^\s*([+-]?)(nan|inf|infinity)\s*$/i;
+
+/** Parses a CSV field as a number; returns null for text or an empty field. */
+export function toNumber(field: string): number | null {
+  const value = Number(field);
+  if (value === 0 && field.trim() === '') return null;
+  if (!Number.isNaN(value)) return value;
+  const special = specialNumber.exec(field);
+  if (!special) return null;
+  if (special[2].toLowerCase() === 'nan') return NaN;
+  return special[1] === '-' ? -Infinity : Infinity;
+}
+
+/** Column choices made once the first record is known. */
+interface Selection {
+  layout: ColumnLayout;
+  label: number | null;
+  features: number[];
+  /** Line of the first data record, for the `--skip-lines` hint. */
+  firstDataLine: number;
+}
+
+/** Rows read so far. */
+interface Accumulator {
+  values: Float64Builder;
+  lines: Int32Builder;
+  labels: string[];
+}
+
+/** Reads a delimited text file into features and, when a label column is chosen, labels. */
+export async function readCsv(source: DataSource, options: CsvOptions, task: TaskOptions = {}): Promise<RawData> {
+  const skipLines = checkSkipLines(source.file, options.skipLines);
+  const text = decodeText(source.bytes);
+  const delimiter = detectDelimiter(text, skipLines);
+  const rows: Accumulator = { values: new Float64Builder(), lines: new Int32Builder(), labels: [] };
+  let selection: Selection | null = null;
+  let count = 0;
+  for await (const { record, info } of parseRecords(source.file, text, delimiter, skipLines)) {
+    const fields = delimiter === ' ' ? record.filter((field) => field.length > 0) : record;
+    if (!selection) {
+      selection = selectColumns(source.file, fields, info.lines, options);
+      if (selection.layout.names) continue;
+    }
+    addRow(source.file, selection, fields, info.lines, rows);
+    if (++count % recordsPerChunk === 0) {
+      task.onProgress?.({ fraction: info.bytes / Math.max(1, text.length), message: `Reading ${source.name}` });
+      await checkpoint(task.signal);
+    }
+  }
+  if (!selection) {
+    throw new DataError(source.file, `has no data after line ${skipLines}; check --skip-lines.`);
+  }
+  return toRawData(source.file, selection, rows);
+}
+
+function checkSkipLines(file: string, skipLines: number | undefined): number {
+  const value = skipLines ?? 0;
+  if (!Number.isInteger(value) || value < 0) {
+    throw new DataError(file, `skipLines must be a whole number of at least 0, not ${skipLines}.`);
+  }
+  return value;
+}
+
+type ParsedRecord = { record: string[]; info: Info };
+
+async function* parseRecords(
+  file: string,
+  text: string,
+  delimiter: string,
+  skipLines: number,
+): AsyncGenerator<ParsedRecord> {
+  const parser = parse(text, {
+    delimiter,
+    from_line: skipLines + 1,
+    info: true,
+    skip_empty_lines: true,
+    skip_records_with_empty_values: true,
+    relax_column_count: true,
+    trim: delimiter === ' ',
+  });
+  try {
+    for await (const item of parser) yield item as ParsedRecord;
+  } catch (error) {
+    if (!(error instanceof CsvError)) throw error;
+    throw new DataError(file, `is not valid CSV: ${error.message.replace(/\s+/g, ' ')}`, { cause: error });
+  }
+}
+
+/**
+ * Picks the delimiter that splits the first lines after `skipLines` into the same number of
+ * fields: comma, tab or semicolon, else runs of spaces, else comma (a single column).
+ */
+export function detectDelimiter(text: string, skipLines: number): string {
+  const sample = text
+    .split(/\r?\n/, skipLines + 200)
+    .slice(skipLines)
+    .filter((line) => line.trim().length > 0)
+    .slice(0, 5);
+  let best = ',';
+  let bestCount = 0;
+  for (const candidate of [',', '\t', ';']) {
+    const counts = sample.map((line) => countOutsideQuotes(line, candidate));
+    if (counts[0] > bestCount && counts.every((value) => value === counts[0])) {
+      best = candidate;
+      bestCount = counts[0];
+    }
+  }
+  if (bestCount === 0 && sample.length > 0 && sample.every((line) => /\S\s+\S/.test(line.trim()))) return ' ';
+  return best;
+}
+
+function countOutsideQuotes(line: string, delimiter: string): number {
+  let count = 0;
+  let quoted = false;
+  for (const character of line) {
+    if (character === '"') quoted = !quoted;
+    else if (character === delimiter && !quoted) count++;
+  }
+  return count;
+}
+
+/**
+ * Reads the first record: it is a header when none of its non-empty fields is a number.
+ * Then resolves the label and feature columns against it.
+ */
+function selectColumns(file: string, first: string[], line: number, options: CsvOptions): Selection {
+  const filled = first.filter((field) => field.trim().length > 0);
+  const isHeader = filled.length > 0 && filled.every((field) => toNumber(field) === null);
+  const layout: ColumnLayout = { count: first.length, names: isHeader ? first.map((name) => name.trim()) : null };
+  if (options.singleColumn && layout.count !== 1) {
+    throw new DataError(file, `line ${line} has ${layout.count} columns, but a labels file must have one.`);
+  }
+  const label = options.labelColumn === undefined ? null : resolveColumn(file, layout, options.labelColumn, 'labelColumn');
+  let features: number[];
+  if (options.features !== undefined) {
+    features = options.features.trim() === '' ? [] : resolveFeatureColumns(file, layout, options.features);
+    if (label !== null && features.includes(label)) {
+      throw new DataError(file, `features include the label ${columnName(layout, label)}; leave it out of --features.`);
+    }
+  } else {
+    features = Array.from({ length: layout.count }, (_, column) => column).filter((column) => column !== label);
+  }
+  return { layout, label, features, firstDataLine: isHeader ? -1 : line };
+}
+
+function addRow(file: string, selection: Selection, fields: string[], line: number, rows: Accumulator): void {
+  const { layout } = selection;
+  if (selection.firstDataLine < 0) selection.firstDataLine = line;
+  if (fields.length !== layout.count) {
+    const reference = layout.names ? 'the header has' : 'the first row has';
+    throw new DataError(
+      file,
+      `line ${line} has ${fields.length} fields but ${reference} ${layout.count}; ` +
+        `fix that line${skipHint(selection, line)}.`,
+    );
+  }
+  for (const column of selection.features) {
+    const value = toNumber(fields[column]);
+    if (value === null) throw fieldError(file, selection, fields[column], line, column);
+    rows.values.push(value);
+  }
+  if (selection.label !== null) {
+    const label = fields[selection.label].trim();
+    if (label.length === 0) {
+      throw new DataError(file, `line ${line}: the label in ${columnName(layout, selection.label)} is empty; fill it in or remove the row.`);
+    }
+    rows.labels.push(label);
+  }
+  rows.lines.push(line);
+}
+
+function fieldError(file: string, selection: Selection, field: string, line: number, column: number): DataError {
+  const where = `line ${line}, ${columnName(selection.layout, column)}`;
+  const hint = skipHint(selection, line);
+  if (field.trim() === '') {
+    return new DataError(file, `${where}: missing value; fill it in or leave the column out with --features${hint}.`);
+  }
+  const fix =
+    selection.label === null
+      ? 'if it is the label column, choose it with --label-column, otherwise leave it out with --features'
+      : 'choose numeric columns with --features';
+  return new DataError(file, `${where}: ${JSON.stringify(field)} is not a number; ${fix}${hint}.`);
+}
+
+/** Suggests --skip-lines for a bad first record in a file without a header: it may be a preamble. */
+function skipHint(selection: Selection, line: number): string {
+  if (selection.layout.names || line !== selection.firstDataLine) return '';
+  return `, or if line ${line} is not data, skip it with --skip-lines ${line}`;
+}
+
+function toRawData(file: string, selection: Selection, rows: Accumulator): RawData {
+  const { layout, label, features } = selection;
+  const samples = rows.lines.length;
+  return {
+    samples,
+    featureCount: features.length,
+    values: rows.values.finish(),
+    sampleShape: [features.length],
+    featureNames: layout.names ? features.map((column) => layout.names![column]) : undefined,
+    columnNames: features.map((column) => columnName(layout, column)),
+    labels: label === null ? undefined : toLabels(rows.labels),
+    labelSource: label === null ? undefined : describeLabelColumn(layout, label),
+    lines: rows.lines.finish(),
+  };
+}
+
+function describeLabelColumn(layout: ColumnLayout, label: number): string {
+  const name = layout.names?.[label];
+  return name ? `label column ${JSON.stringify(name)}` : `label column ${label}`;
+}
+
+/** Labels are numbers when every value parses as one, and class names otherwise. */
+function toLabels(texts: string[]): RawLabels {
+  const numbers = new Float64Array(texts.length);
+  for (let index = 0; index < texts.length; index++) {
+    const value = toNumber(texts[index]);
+    if (value === null) return { kind: 'text', values: texts };
+    numbers[index] = value;
+  }
+  return { kind: 'numeric', values: numbers, width: 1 };
+}
+
+/** Reads a labels-only CSV file: exactly one column, with or without a header. */
+export async function readCsvLabels(source: DataSource, task: TaskOptions = {}): Promise<RawData> {
+  return readCsv(source, { labelColumn: 0, features: '', singleColumn: true }, task);
+}

@@ -1,0 +1,163 @@
+/** Loads calibration and evaluation data: reads the file, attaches labels, selects rows, preprocesses. */
+import * as path from 'node:path';
+import { DataError } from '../errors';
+import { subProgress, type TaskOptions } from '../progress';
+import { readCsv, readCsvLabels } from './csv';
+import { readIdx } from './idx';
+import { readJson, readJsonLabels } from './json';
+import { finalizeLabels, type Labels } from './labels';
+import { readNpy } from './npy';
+import { readNpz, readNpzLabels } from './npz';
+import { preprocessRows, resolvePreprocessing, selectRows } from './preprocess';
+import { arrayToLabels, arrayToRaw, describeRow, labelCount, type RawData, type RawLabels } from './raw';
+import { readSource, type DataSource } from './source';
+import type { DataOptions, Dataset } from './types';
+
+export { parseNumberList, parseRows } from './options';
+export type { DataOptions, Dataset } from './types';
+
+/** Loads `options.data` (CSV, .npy, .npz, JSON or IDX, gzip allowed) into a preprocessed dataset. */
+export async function loadDataset(options: DataOptions, task: TaskOptions = {}): Promise<Dataset> {
+  const file = options.data;
+  const source = await readSource(file);
+  const raw = await readFeatures(source, options, subProgress(task.onProgress, 0, 0.6), task.signal);
+  if (options.labels !== undefined) await attachLabelsFile(raw, options, task.signal);
+  checkShape(file, raw);
+  const rows = selectRows(file, options.rows, raw.samples);
+  const preprocessing = resolvePreprocessing(file, options, raw.featureCount);
+  const features = await preprocessRows(file, raw, rows, preprocessing, {
+    signal: task.signal,
+    onProgress: subProgress(task.onProgress, 0.6, 1),
+  });
+  const labels = raw.labels
+    ? finalizeLabels(file, raw.labels, (index) => describeRow(raw, index), options.labelKind)
+    : null;
+  const samples = rows[1] - rows[0];
+  task.onProgress?.({ fraction: 1, message: `Loaded ${source.name}` });
+  return {
+    source: file,
+    samples,
+    featureCount: raw.featureCount,
+    features,
+    sampleShape: raw.sampleShape,
+    featureNames: raw.featureNames,
+    labels: labels ? labels.values.slice(rows[0] * labels.width, rows[1] * labels.width) : null,
+    labelWidth: labels ? labels.width : 0,
+    labelKind: labels ? labels.kind : null,
+    classNames: labels?.classNames,
+    description: describe(source, raw, rows, labels, preprocessing.description),
+  };
+}
+
+async function readFeatures(
+  source: DataSource,
+  options: DataOptions,
+  onProgress: TaskOptions['onProgress'],
+  signal: AbortSignal | undefined,
+): Promise<RawData> {
+  const { file, bytes } = source;
+  if (source.format === 'csv') return readCsv(source, options, { signal, onProgress });
+  rejectCsvOptions(source, options);
+  switch (source.format) {
+    case 'npy':
+      return arrayToRaw(file, readNpy(file, bytes), 'the array');
+    case 'idx':
+      return arrayToRaw(file, readIdx(file, bytes), 'the IDX data');
+    case 'npz': {
+      const arrays = readNpz(file, bytes, options.featuresKey, options.labelsKey);
+      return withLabels(file, arrayToRaw(file, arrays.features, `array ${JSON.stringify(arrays.featuresKey)}`), arrays);
+    }
+    case 'json': {
+      const arrays = readJson(file, bytes, options.featuresKey, options.labelsKey);
+      const what = arrays.featuresKey === undefined ? 'the array' : `key ${JSON.stringify(arrays.featuresKey)}`;
+      return withLabels(file, arrayToRaw(file, arrays.features, what), arrays);
+    }
+  }
+}
+
+function withLabels(
+  file: string,
+  raw: RawData,
+  arrays: { labelsKey?: string; labels?: { shape: number[]; data: RawData['values'] | string[] } },
+): RawData {
+  if (!arrays.labels || arrays.labelsKey === undefined) return raw;
+  const name = JSON.stringify(arrays.labelsKey);
+  return { ...raw, labels: arrayToLabels(file, arrays.labels, `labels ${name}`), labelSource: `labels ${name}` };
+}
+
+/** Label columns, feature lists and skipped lines select text columns, so they apply to CSV only. */
+function rejectCsvOptions(source: DataSource, options: DataOptions): void {
+  const given = [
+    options.labelColumn !== undefined ? '--label-column' : null,
+    options.features !== undefined ? '--features' : null,
+    (options.skipLines ?? 0) > 0 ? '--skip-lines' : null,
+  ].filter((name): name is string => name !== null);
+  if (given.length > 0) {
+    throw new DataError(
+      source.file,
+      `${given.join(' and ')} apply to CSV files, but this is ${source.format.toUpperCase()} data; drop them.`,
+    );
+  }
+}
+
+async function attachLabelsFile(raw: RawData, options: DataOptions, signal: AbortSignal | undefined): Promise<void> {
+  if (options.labelColumn !== undefined) {
+    throw new DataError(options.data, 'labels come from both --label-column and --labels; choose one.');
+  }
+  const file = options.labels!;
+  const labels = await readLabelsFile(await readSource(file), options, signal);
+  const count = labelCount(labels);
+  if (count !== raw.samples) {
+    throw new DataError(file, `has ${count} labels but ${path.basename(options.data)} has ${raw.samples} samples; they must match.`);
+  }
+  raw.labels = labels;
+  raw.labelSource = `labels from ${path.basename(file)}`;
+}
+
+async function readLabelsFile(source: DataSource, options: DataOptions, signal: AbortSignal | undefined): Promise<RawLabels> {
+  const { file, bytes } = source;
+  switch (source.format) {
+    case 'csv':
+      return (await readCsvLabels(source, { signal })).labels!;
+    case 'npy':
+      return arrayToLabels(file, readNpy(file, bytes), 'the labels array');
+    case 'idx':
+      return arrayToLabels(file, readIdx(file, bytes), 'the IDX labels');
+    case 'npz': {
+      return arrayToLabels(file, readNpzLabels(file, bytes, options.labelsKey), 'the labels array');
+    }
+    case 'json': {
+      return arrayToLabels(file, readJsonLabels(file, bytes, options.labelsKey), 'the labels');
+    }
+  }
+}
+
+function checkShape(file: string, raw: RawData): void {
+  if (raw.samples === 0) throw new DataError(file, 'contains no samples; choose a file with data rows.');
+  if (raw.featureCount === 0) {
+    throw new DataError(file, 'has no feature values per sample; check --features and --label-column.');
+  }
+  if (raw.labels && labelCount(raw.labels) !== raw.samples) {
+    throw new DataError(file, `has ${labelCount(raw.labels)} labels for ${raw.samples} samples; they must match.`);
+  }
+}
+
+function describe(
+  source: DataSource,
+  raw: RawData,
+  [start, end]: [number, number],
+  labels: Labels | null,
+  preprocessing: string | null,
+): string {
+  const shape = raw.sampleShape.length > 1 ? ` (${raw.sampleShape.join('×')})` : '';
+  const parts = [`${end - start} samples × ${raw.featureCount} features${shape} from ${source.name}`];
+  if (start !== 0 || end !== raw.samples) parts.push(`rows ${start}:${end} of ${raw.samples}`);
+  parts.push(labels ? `${raw.labelSource} (${describeLabels(labels)})` : 'no labels');
+  if (preprocessing) parts.push(preprocessing);
+  return parts.join(', ');
+}
+
+function describeLabels(labels: Labels): string {
+  const kind = labels.kind === 'class' ? `${labels.classCount} classes` : 'regression';
+  return labels.note ? `${kind}, ${labels.note}` : kind;
+}
