@@ -24,7 +24,9 @@ let loading: Promise<H5Wasm> | undefined;
 export async function loadH5Wasm(): Promise<H5Wasm> {
   loading ??= (async () => {
     const h5wasm = await import('h5wasm/node');
-    await h5wasm.ready;
+    const module = await h5wasm.ready;
+    // Without this, HDF5 prints its error stack (HDF5-DIAG) to stderr instead of throwing.
+    module.activate_throwing_error_handler();
     return h5wasm;
   })();
   return loading;
