@@ -1,0 +1,160 @@
+/** Choosing calibration data: the file, then its options, with defaults guessed from the file. */
+import * as path from 'node:path';
+import * as vscode from 'vscode';
+import type { DataOptions } from '../core/data/types';
+import { runWithProgress, type Services } from './host';
+import type { DataDescription } from './job-handlers';
+import { dataKindOf, guessCsvOptions, guessIdxLabels } from './prune-options';
+import { readSettings } from './settings';
+
+const dataFilters = {
+  'Data files': ['csv', 'data', 'txt', 'tsv', 'gz', 'npy', 'npz', 'json', 'idx', 'ubyte'],
+  'All files': ['*'],
+};
+
+/**
+ * Asks for a calibration data file and its options. Returns undefined when the user dismisses a
+ * prompt. The options are checked by loading the data in the worker.
+ */
+export async function chooseCalibrationData(
+  services: Services,
+  modelUri: vscode.Uri,
+  current?: DataOptions,
+): Promise<DataOptions | undefined> {
+  const defaultUri = current ? vscode.Uri.file(current.data) : vscode.Uri.joinPath(modelUri, '..');
+  const picked = await vscode.window.showOpenDialog({
+    canSelectMany: false,
+    defaultUri,
+    filters: dataFilters,
+    openLabel: 'Use as Calibration Data',
+    title: `Calibration data for ${path.basename(modelUri.fsPath)}`,
+  });
+  if (!picked?.[0]) return undefined;
+  const file = picked[0];
+  const options = await askFormatOptions(file);
+  if (!options) return undefined;
+  return askPreprocessing(services, options);
+}
+
+async function askFormatOptions(file: vscode.Uri): Promise<DataOptions | undefined> {
+  const options: DataOptions = { data: file.fsPath };
+  const kind = dataKindOf(file.fsPath);
+  if (kind === 'csv' && !file.fsPath.endsWith('.gz')) return askCsvOptions(file, options);
+  if (kind === 'idx' || kind === 'npy') return askLabelFile(file, options);
+  return options;
+}
+
+async function askCsvOptions(file: vscode.Uri, options: DataOptions): Promise<DataOptions | undefined> {
+  const bytes = await vscode.workspace.fs.readFile(file);
+  const head = new TextDecoder().decode(bytes.subarray(0, 256 * 1024));
+  const guess = guessCsvOptions(head);
+  if (guess.skipLines > 0) {
+    const firstLine = head.split(/\r?\n/)[0].slice(0, 40);
+    const skip = { label: 'Skip the first line', description: `"${firstLine}" looks like a sample count` };
+    const keep = { label: 'Keep the first line' };
+    const choice = await vscode.window.showQuickPick([skip, keep], { title: 'Lines before the header' });
+    if (!choice) return undefined;
+    if (choice === skip) options.skipLines = guess.skipLines;
+  }
+  const items = guess.columns.map((name, index) => ({
+    label: name,
+    description: index === guess.labelGuess ? `column ${index} (likely)` : `column ${index}`,
+    index,
+  }));
+  items.unshift(items.splice(guess.labelGuess, 1)[0]);
+  items.push({ label: 'No label column', description: 'evaluate on the model output only', index: -1 });
+  const label = await vscode.window.showQuickPick(items, { title: 'Label column' });
+  if (!label) return undefined;
+  if (label.index >= 0) options.labelColumn = guess.hasHeader ? label.label : label.index;
+  return options;
+}
+
+async function askLabelFile(file: vscode.Uri, options: DataOptions): Promise<DataOptions | undefined> {
+  const guessed = guessIdxLabels(file.fsPath);
+  const found = guessed && (await exists(vscode.Uri.file(guessed))) ? guessed : undefined;
+  const items: (vscode.QuickPickItem & { choice: string })[] = [];
+  if (found) items.push({ label: path.basename(found), description: 'found beside the data', choice: 'found' });
+  items.push({ label: 'Choose a label file…', choice: 'choose' });
+  items.push({ label: 'No labels', description: 'evaluate on the model output only', choice: 'none' });
+  const picked = await vscode.window.showQuickPick(items, { title: 'Labels' });
+  if (!picked) return undefined;
+  if (picked.choice === 'found') options.labels = found;
+  if (picked.choice === 'choose') {
+    const labels = await vscode.window.showOpenDialog({ defaultUri: vscode.Uri.joinPath(file, '..'), title: 'Label file' });
+    if (!labels?.[0]) return undefined;
+    options.labels = labels[0].fsPath;
+  }
+  return options;
+}
+
+type Preprocessing = 'none' | 'pixels' | 'standardize' | 'custom';
+
+async function askPreprocessing(services: Services, options: DataOptions): Promise<DataOptions | undefined> {
+  const items: (vscode.QuickPickItem & { choice: Preprocessing })[] = [
+    { label: 'None', description: 'use the values as stored', choice: 'none' },
+    { label: 'Scale by 1/255', description: 'images stored as 0-255', choice: 'pixels' },
+    { label: 'Standardize each feature', description: 'mean 0 and standard deviation 1 over this file', choice: 'standardize' },
+    { label: 'Custom scale and shift…', description: '(x × scale + shift)', choice: 'custom' },
+  ];
+  if (dataKindOf(options.data) === 'idx') items.unshift(items.splice(1, 1)[0]);
+  const picked = await vscode.window.showQuickPick(items, { title: 'Preprocessing, as when the model was trained' });
+  if (!picked) return undefined;
+  if (picked.choice === 'pixels') options.scale = 1 / 255;
+  if (picked.choice === 'custom') {
+    const text = await vscode.window.showInputBox({
+      title: 'Scale and shift',
+      prompt: 'Two numbers "scale, shift"; each sample becomes x × scale + shift.',
+      value: '1, 0',
+      validateInput: (value) => (parsePair(value) ? undefined : 'Enter two numbers separated by a comma, such as 0.5, -1.'),
+    });
+    const pair = text === undefined ? undefined : parsePair(text);
+    if (!pair) return undefined;
+    [options.scale, options.shift] = pair;
+  }
+  return finishDataOptions(services, options, picked.choice === 'standardize');
+}
+
+/**
+ * Loads the data in the worker to check the options, adds per-feature mean and standard deviation
+ * when asked, and limits the rows to the calibration sample limit.
+ */
+export async function finishDataOptions(
+  services: Services,
+  options: DataOptions,
+  standardize: boolean,
+): Promise<DataOptions> {
+  const description = await runWithProgress<DataDescription>(
+    services,
+    `Reading ${path.basename(options.data)}`,
+    'data.describe',
+    { data: options, statistics: standardize },
+  );
+  const result: DataOptions = { ...options };
+  if (standardize && description.mean && description.std) {
+    result.mean = description.mean.map(roundForRecipe);
+    result.std = description.std.map((value) => roundForRecipe(value > 0 ? value : 1));
+  }
+  const limit = readSettings().calibrationSampleLimit;
+  if (!result.rows && description.samples > limit) result.rows = [0, limit];
+  services.log.info(`Calibration data: ${description.description}${result.rows ? `; using rows ${result.rows[0]}-${result.rows[1]}` : ''}.`);
+  return result;
+}
+
+function roundForRecipe(value: number): number {
+  return Number(value.toPrecision(7));
+}
+
+function parsePair(text: string): [number, number] | undefined {
+  const parts = text.split(',').map((part) => Number(part.trim()));
+  if (parts.length !== 2 || !parts.every(Number.isFinite)) return undefined;
+  return [parts[0], parts[1]];
+}
+
+async function exists(uri: vscode.Uri): Promise<boolean> {
+  try {
+    await vscode.workspace.fs.stat(uri);
+    return true;
+  } catch {
+    return false;
+  }
+}

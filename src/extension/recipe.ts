@@ -1,0 +1,143 @@
+/**
+ * The recipe beside a model (`<model file>.prunelens.json`): the calibration data with its
+ * preprocessing and the last prune choices, so the editor and the CLI can repeat a run. Data
+ * paths are stored relative to the recipe's folder, so a recipe moves with its model.
+ */
+import * as path from 'node:path';
+import type { DataOptions } from '../core/data/types';
+import { PruneLensError } from '../core/errors';
+import { methodNames, type MethodName } from '../core/reports';
+
+
+/** The recipe's content. */
+export interface Recipe {
+  version: 1;
+  /** Calibration data and preprocessing (absolute paths in memory). */
+  data?: DataOptions;
+  method?: MethodName;
+  sparsity?: number;
+  steps?: number;
+  scope?: 'global' | 'layer';
+  /** Per-layer sparsities, for scope `layer`. */
+  layerSparsity?: Record<string, number>;
+  /** Evaluation data with its own options, when not the calibration data. */
+  evalData?: DataOptions;
+  evalRows?: [number, number];
+}
+
+const dataPathKeys = ['data', 'labels'] as const;
+
+/** Serializes a recipe with data paths made relative to `recipeFile`'s folder. */
+export function serializeRecipe(recipe: Recipe, recipeFile: string): string {
+  const folder = path.dirname(recipeFile);
+  const stored: Recipe = { ...recipe, version: 1 };
+  if (recipe.data) stored.data = mapPaths(recipe.data, (file) => relativeTo(folder, file));
+  if (recipe.evalData) stored.evalData = mapPaths(recipe.evalData, (file) => relativeTo(folder, file));
+  return JSON.stringify(stored, null, 2) + '\n';
+}
+
+/** Parses and checks a recipe; data paths become absolute. Throws a one-line error naming the file. */
+export function parseRecipe(text: string, recipeFile: string, methods: readonly string[] = methodNames): Recipe {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (error) {
+    throw new PruneLensError(recipeFile, `is not valid JSON (${(error as Error).message}); fix or delete the file.`);
+  }
+  if (!isObject(raw)) throw new PruneLensError(recipeFile, 'must contain a JSON object; fix or delete the file.');
+  const recipe: Recipe = { version: 1 };
+  const folder = path.dirname(recipeFile);
+  const fail = (message: string): never => {
+    throw new PruneLensError(recipeFile, `${message}; fix or delete the file.`);
+  };
+  if (raw.data !== undefined) recipe.data = parseData(raw.data, folder, 'data', fail);
+  if (raw.evalData !== undefined) recipe.evalData = parseData(raw.evalData, folder, 'evalData', fail);
+  if (raw.method !== undefined) {
+    if (typeof raw.method !== 'string' || !methods.includes(raw.method)) {
+      fail(`"method" is ${JSON.stringify(raw.method)}, expected one of ${methods.join(', ')}`);
+    }
+    recipe.method = raw.method as MethodName;
+  }
+  if (raw.sparsity !== undefined) {
+    if (typeof raw.sparsity !== 'number' || !(raw.sparsity > 0 && raw.sparsity < 1)) {
+      fail(`"sparsity" is ${JSON.stringify(raw.sparsity)}, expected a number above 0 and below 1`);
+    }
+    recipe.sparsity = raw.sparsity as number;
+  }
+  if (raw.steps !== undefined) {
+    if (!Number.isInteger(raw.steps) || (raw.steps as number) < 1) {
+      fail(`"steps" is ${JSON.stringify(raw.steps)}, expected a whole number of at least 1`);
+    }
+    recipe.steps = raw.steps as number;
+  }
+  if (raw.scope !== undefined) {
+    if (raw.scope !== 'global' && raw.scope !== 'layer') {
+      fail(`"scope" is ${JSON.stringify(raw.scope)}, expected "global" or "layer"`);
+    }
+    recipe.scope = raw.scope as 'global' | 'layer';
+  }
+  if (raw.layerSparsity !== undefined) {
+    if (!isObject(raw.layerSparsity) || !Object.values(raw.layerSparsity).every(isFraction)) {
+      fail('"layerSparsity" must map layer names to numbers between 0 and 1');
+    }
+    recipe.layerSparsity = raw.layerSparsity as Record<string, number>;
+  }
+  if (raw.evalRows !== undefined) {
+    if (!isRange(raw.evalRows)) fail('"evalRows" must be [start, end] with 0 <= start < end');
+    recipe.evalRows = raw.evalRows as [number, number];
+  }
+  return recipe;
+}
+
+function parseData(
+  value: unknown,
+  folder: string,
+  key: string,
+  fail: (message: string) => never,
+): DataOptions {
+  if (!isObject(value) || typeof value.data !== 'string' || value.data === '') {
+    return fail(`"${key}" must be an object with a "data" file path`);
+  }
+  if (value.labels !== undefined && typeof value.labels !== 'string') {
+    fail(`"${key}.labels" must be a file path`);
+  }
+  if (value.rows !== undefined && !isRange(value.rows)) {
+    fail(`"${key}.rows" must be [start, end] with 0 <= start < end`);
+  }
+  for (const name of ['scale', 'shift', 'mean', 'std'] as const) {
+    const entry = value[name];
+    const valid = entry === undefined || typeof entry === 'number' ||
+      (Array.isArray(entry) && entry.every((item) => typeof item === 'number'));
+    if (!valid) fail(`"${key}.${name}" must be a number or a list of numbers`);
+  }
+  return mapPaths(value as unknown as DataOptions, (file) => path.resolve(folder, file));
+}
+
+function mapPaths(options: DataOptions, map: (file: string) => string): DataOptions {
+  const copy: DataOptions = { ...options };
+  for (const key of dataPathKeys) {
+    const file = copy[key];
+    if (typeof file === 'string') copy[key] = map(file);
+  }
+  return copy;
+}
+
+function relativeTo(folder: string, file: string): string {
+  const relative = path.relative(folder, file);
+  return path.isAbsolute(relative) ? file : relative.split(path.sep).join('/');
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function isFraction(value: unknown): boolean {
+  return typeof value === 'number' && value >= 0 && value <= 1;
+}
+
+function isRange(value: unknown): boolean {
+  return (
+    Array.isArray(value) && value.length === 2 && value.every(Number.isInteger) &&
+    value[0] >= 0 && value[0] < value[1]
+  );
+}

@@ -1,0 +1,50 @@
+import * as assert from 'node:assert/strict';
+import type { PruneLensApi } from '../../src/extension/extension';
+import { activateExtension } from './helpers';
+
+describe('worker', () => {
+  let api: PruneLensApi;
+  before(async () => {
+    api = await activateExtension();
+  });
+
+  it('runs handlers off the host thread', async () => {
+    const { threadId } = await import('node:worker_threads');
+    const workerThread = await api.worker.request<number>('test.threadId', {});
+    assert.notEqual(workerThread, threadId);
+  });
+
+  it('stops a cooperative handler on cancel', async () => {
+    const controller = new AbortController();
+    const started = Date.now();
+    const request = api.worker.request('test.wait', { ms: 20_000 }, { signal: controller.signal });
+    setTimeout(() => controller.abort(), 200);
+    await assert.rejects(request, /Cancelled/);
+    assert.ok(Date.now() - started < 1500, `took ${Date.now() - started} ms`);
+  });
+
+  it('restarts a worker stuck after cancel', async () => {
+    const before = api.worker.startedWorkers;
+    const controller = new AbortController();
+    const started = Date.now();
+    const request = api.worker.request('test.block', { ms: 30_000 }, { signal: controller.signal });
+    setTimeout(() => controller.abort(), 300);
+    await assert.rejects(request, /Cancelled/);
+    const elapsed = Date.now() - started;
+    assert.ok(elapsed < 300 + 1000 + 500, `cancel took ${elapsed} ms`);
+    const value = await api.worker.request<{ waited: number }>('test.wait', { ms: 10 });
+    assert.equal(value.waited, 10);
+    assert.equal(api.worker.startedWorkers, before + 1);
+  });
+
+  it('reports progress events', async () => {
+    const fractions: number[] = [];
+    await api.worker.request('test.wait', { ms: 400 }, { onProgress: (event) => fractions.push(event.fraction) });
+    assert.ok(fractions.length >= 3, `only ${fractions.length} progress events`);
+    assert.ok(fractions.every((value, index) => index === 0 || value >= fractions[index - 1]));
+  });
+
+  it('rejects an unknown method', async () => {
+    await assert.rejects(api.worker.request('no.such.method', {}), /Unknown worker method "no\.such\.method"/);
+  });
+});
