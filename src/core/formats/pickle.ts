@@ -185,7 +185,7 @@ class Unpickler {
       case 0x58: this.push(this.utf8(this.size(4))); return true; // BINUNICODE
       case 0x8c: this.push(this.utf8(this.data[this.advance(1)])); return true; // SHORT_BINUNICODE
       case 0x8d: this.push(this.utf8(this.size(8))); return true; // BINUNICODE8
-      case 0x56: this.push(this.line()); return true; // UNICODE (raw-unicode-escape, ASCII here)
+      case 0x56: this.push(rawUnicodeEscape(this.line())); return true; // UNICODE
       case 0x54: this.push(this.latin1(this.size(4))); return true; // BINSTRING
       case 0x55: this.push(this.latin1(this.data[this.advance(1)])); return true; // SHORT_BINSTRING
       case 0x53: this.push(this.line().replace(/^(['"])(.*)\1$/, '$2')); return true; // STRING
@@ -437,6 +437,13 @@ class Unpickler {
 }
 
 const opcodeNamesReverse = Object.fromEntries(Object.values(opcodeNames).map((name) => [name, true]));
+
+/** Decodes Python's raw-unicode-escape: latin-1 text with `\uXXXX` and `\UXXXXXXXX` escapes. */
+function rawUnicodeEscape(text: string): string {
+  return text.replace(/\\u([0-9a-fA-F]{4})|\\U([0-9a-fA-F]{8})/g, (_, short, long) =>
+    String.fromCodePoint(Number.parseInt(short ?? long, 16)),
+  );
+}
 
 function dictKey(value: PickleValue): PickleKey {
   const plain = value === null || ['string', 'number', 'bigint', 'boolean'].includes(typeof value);

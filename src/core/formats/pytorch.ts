@@ -8,8 +8,11 @@
  * Saving copies the archive and patches the changed storages in place (same dtype, same size),
  * with their CRC-32 updated, so every other byte stays identical.
  *
- * Limitation: a layer without a bias cannot get one here (`canAddBias` is false), because that
- * needs a new storage and a rewritten pickle; such layers are pruned without compensation.
+ * A new bias tensor needs a new storage and a rewritten pickle. That is done only for a state dict
+ * at the root of the pickle: the archive is written anew with the same entries, a pickle of the
+ * state dict with the bias after its weight, and the bias storage. Limitation: in a nested
+ * checkpoint (and in big-endian archives) `canAddBias` is false, because re-pickling the other
+ * objects could change them (a float 1.0 would come back as an int).
  */
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
@@ -17,18 +20,40 @@ import { ModelFormatError } from '../errors';
 import { writeFileAtomic } from '../io';
 import type { Network } from '../model';
 import { throwIfCancelled } from '../progress';
-import { PickleDict, PickleError, storageTypes, TensorRef, unpickle, type PickleValue } from './pickle';
+import {
+  PickleDict,
+  PickleError,
+  StorageRef,
+  storageTypes,
+  TensorRef,
+  unpickle,
+  type PickleValue,
+} from './pickle';
 import {
   dtypeSizes,
+  encodeValues,
   isFloatDtype,
   readView,
   writeView,
+  type FloatDtype,
   type StridedView,
   type TensorDtype,
 } from './safetensors-dtypes';
-import { collectChanges, type StateDictArchitecture, type TensorInfo, type TensorSource } from './state-dict';
+import {
+  canAddBiasTensor,
+  collectChanges,
+  type StateDictArchitecture,
+  type StateDictChanges, type TensorInfo, type TensorSource } from './state-dict';
+import { pickleStateDict } from './torch-pickler';
 import { resolveArchitecture } from './torch-sidecar';
-import { extractEntry, patchStoredEntry, readZipEntries, ZipError, type ZipEntry } from './torch-zip';
+import {
+  extractEntry,
+  patchStoredEntry,
+  readZipEntries,
+  writeStoredZip,
+  ZipError,
+  type ZipEntry,
+} from './torch-zip';
 import type { FileProbe, LoadedModel, ModelFormat, OpenOptions, SaveReport } from './types';
 
 const torchExtensions = ['.pt', '.pth', '.save', '.ckpt', '.bin'];
@@ -48,6 +73,10 @@ interface StoredTensor extends TensorInfo {
 /** The parts of an opened archive that reading and saving share. */
 interface TorchArchive {
   bytes: Uint8Array;
+  entries: ZipEntry[];
+  /** Archive folder with a trailing slash, such as `mlp/`. */
+  prefix: string;
+  stateDict: PickleDict;
   tensors: StoredTensor[];
   littleEndian: boolean;
   /** Key path of the state dict inside the pickled object; empty when it is the root. */
@@ -88,7 +117,8 @@ function readArchive(file: string, bytes: Uint8Array): TorchArchive {
   const root = unpickle(extractEntry(bytes, byName.get(`${prefix}data.pkl`) as ZipEntry));
   const found = findStateDict(file, root);
   const tensors = collectTensors(file, found.dict, (key) => byName.get(`${prefix}data/${key}`));
-  return { bytes, tensors, littleEndian: byteorder === 'little', stateDictPath: found.path };
+  const littleEndian = byteorder === 'little';
+  return { bytes, entries, prefix, stateDict: found.dict, tensors, littleEndian, stateDictPath: found.path };
 }
 
 function tensorCount(dict: PickleDict): number {
@@ -216,7 +246,10 @@ async function openPytorch(file: string, options: OpenOptions = {}): Promise<Loa
     path: file,
     network: architecture.network,
     notes,
-    canAddBias: () => false,
+    canAddBias: (layer) =>
+      archive.stateDictPath.length === 0 &&
+      archive.littleEndian &&
+      canAddBiasTensor(architecture, source, layer),
     save: (network, outPath, saveOptions) => {
       throwIfCancelled(saveOptions?.signal);
       return savePytorch(file, archive, architecture, source, network, outPath);
@@ -233,11 +266,11 @@ async function savePytorch(
   outPath: string,
 ): Promise<SaveReport> {
   const changes = collectChanges(file, architecture, network, source);
-  if (changes.additions.length > 0) {
+  const canAdd = archive.stateDictPath.length === 0 && archive.littleEndian;
+  if (changes.additions.length > 0 && !canAdd) {
     const layers = changes.additions.map((addition) => addition.layer).join(', ');
-    throw new ModelFormatError(file, `cannot add a bias to layer ${layers}: PyTorch files are saved by patching storages in place; prune that layer without compensation.`);
+    throw new ModelFormatError(file, `cannot add a bias to layer ${layers}: biases are added only to a plain little-endian state dict, not inside a checkpoint; prune that layer without compensation.`);
   }
-  const output = archive.bytes.slice();
   const storages = new Map<ZipEntry, Uint8Array>();
   for (const [name, values] of changes.updates) {
     const tensor = archive.tensors.find((candidate) => candidate.name === name) as StoredTensor;
@@ -248,13 +281,74 @@ async function savePytorch(
     }
     writeView(viewOf(file, tensor, bytes, archive.littleEndian), values);
   }
+  const notes: string[] = [];
+  let output: Uint8Array;
   try {
-    for (const [entry, bytes] of storages) patchStoredEntry(output, entry, bytes);
+    if (changes.additions.length > 0) {
+      output = rebuildWithBiases(archive, storages, changes.additions, notes);
+    } else {
+      output = archive.bytes.slice();
+      for (const [entry, bytes] of storages) patchStoredEntry(output, entry, bytes);
+    }
   } catch (error) {
     throw asFormatError(file, error);
   }
   await writeFileAtomic(outPath, output);
-  return { files: [path.resolve(outPath)], notes: [] };
+  return { files: [path.resolve(outPath)], notes };
+}
+
+/**
+ * Writes the archive anew: the same entries in the same order with changed storages, a new pickle
+ * whose state dict has each new bias after its weight, and one new storage per bias after the
+ * last existing storage.
+ */
+function rebuildWithBiases(
+  archive: TorchArchive,
+  storages: Map<ZipEntry, Uint8Array>,
+  additions: StateDictChanges['additions'],
+  notes: string[],
+): Uint8Array {
+  const storagePrefix = `${archive.prefix}data/`;
+  const keys = archive.entries
+    .filter((entry) => entry.name.startsWith(storagePrefix))
+    .map((entry) => Number(entry.name.slice(storagePrefix.length)))
+    .filter(Number.isSafeInteger);
+  let nextKey = keys.length > 0 ? Math.max(...keys) + 1 : 0;
+  const added: { name: string; data: Uint8Array }[] = [];
+  const biases = new Map<string, [string, TensorRef]>();
+  for (const addition of additions) {
+    const weight = archive.tensors.find((tensor) => tensor.name === addition.after) as StoredTensor;
+    const key = String(nextKey++);
+    const storage = new StorageRef(weight.ref.storage.storageType, key, weight.ref.storage.location, addition.values.length);
+    const { requiresGrad, isParameter } = weight.ref;
+    const bias = new TensorRef(storage, 0, [addition.values.length], [1], requiresGrad, isParameter);
+    biases.set(addition.after, [addition.name, bias]);
+    added.push({ name: `${storagePrefix}${key}`, data: encodeValues(addition.values, weight.dtype as FloatDtype) });
+    notes.push(`Added a bias tensor '${addition.name}' (${weight.dtype}) to layer ${addition.layer}.`);
+  }
+  const pickle = pickleStateDict(withBiases(archive.stateDict, biases));
+  const storageIndices = archive.entries.map((entry, index) => (entry.name.startsWith(storagePrefix) ? index : -1));
+  const lastStorage = Math.max(...storageIndices);
+  const entries = archive.entries.flatMap((entry, index) => {
+    const data =
+      entry.name === `${archive.prefix}data.pkl`
+        ? pickle
+        : storages.get(entry) ?? extractEntry(archive.bytes, entry);
+    return index === lastStorage ? [{ name: entry.name, data }, ...added] : [{ name: entry.name, data }];
+  });
+  return writeStoredZip(entries);
+}
+
+/** Returns a copy of the state dict with each bias inserted after the weight it belongs to. */
+function withBiases(stateDict: PickleDict, biases: Map<string, [string, TensorRef]>): PickleDict {
+  const copy = new PickleDict(stateDict.ordered);
+  for (const [key, value] of stateDict.attributes) copy.attributes.set(key, value);
+  for (const [key, value] of stateDict.entries) {
+    copy.entries.set(key, value);
+    const bias = typeof key === 'string' ? biases.get(key) : undefined;
+    if (bias) copy.entries.set(bias[0], bias[1]);
+  }
+  return copy;
 }
 
 /** Returns true for a torch.save zip archive, or a legacy torch.save file (which `open` rejects). */

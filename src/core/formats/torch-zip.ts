@@ -235,3 +235,89 @@ export function crc32(data: Uint8Array): number {
   for (let i = 0; i < data.length; i++) crc = crcTable[(crc ^ data[i]) & 0xff] ^ (crc >>> 8);
   return (crc ^ 0xffffffff) >>> 0;
 }
+
+/** Data offsets of written entries are multiples of this, as `torch.save` aligns them. */
+const writeAlignment = 64;
+
+/**
+ * Writes a zip archive of stored (uncompressed) entries with each entry's data aligned to 64
+ * bytes by padding in an extra field, as `torch.save` writes them. Archives that would need zip64
+ * (4 GiB or more, or over 65,535 entries) are rejected.
+ */
+export function writeStoredZip(entries: { name: string; data: Uint8Array }[]): Uint8Array {
+  const encoder = new TextEncoder();
+  const parts: Uint8Array[] = [];
+  const central: Uint8Array[] = [];
+  let offset = 0;
+  for (const { name, data } of entries) {
+    const nameBytes = encoder.encode(name);
+    const headerEnd = offset + 30 + nameBytes.length;
+    const padding = headerEnd % writeAlignment === 0 ? 0 : (writeAlignment - ((headerEnd + 4) % writeAlignment)) % writeAlignment;
+    const extra = headerEnd % writeAlignment === 0 ? new Uint8Array(0) : alignmentField(padding);
+    const crc = crc32(data);
+    const local = new Uint8Array(30 + nameBytes.length + extra.length);
+    const view = new DataView(local.buffer);
+    view.setUint32(0, signatures.local, true);
+    view.setUint16(4, 20, true);
+    view.setUint16(6, 0x0800, true);
+    writeSizes(view, 14, crc, data.length);
+    view.setUint16(26, nameBytes.length, true);
+    view.setUint16(28, extra.length, true);
+    local.set(nameBytes, 30);
+    local.set(extra, 30 + nameBytes.length);
+    central.push(centralEntry(nameBytes, crc, data.length, offset));
+    parts.push(local, data);
+    offset += local.length + data.length;
+  }
+  const directorySize = central.reduce((sum, part) => sum + part.length, 0);
+  if (offset + directorySize > 0xffffffff || entries.length > 0xffff) {
+    throw new ZipError('the archive would need zip64, which PruneLens does not write');
+  }
+  const end = new Uint8Array(22);
+  const endView = new DataView(end.buffer);
+  endView.setUint32(0, signatures.end, true);
+  endView.setUint16(8, entries.length, true);
+  endView.setUint16(10, entries.length, true);
+  endView.setUint32(12, directorySize, true);
+  endView.setUint32(16, offset, true);
+  return concatenate([...parts, ...central, end]);
+}
+
+/** An extra field with id 0x4246 ("FB") of `padding` bytes of "Z", as PyTorch pads entries. */
+function alignmentField(padding: number): Uint8Array {
+  const field = new Uint8Array(4 + padding).fill(0x5a);
+  const view = new DataView(field.buffer);
+  view.setUint16(0, 0x4246, true);
+  view.setUint16(2, padding, true);
+  return field;
+}
+
+function writeSizes(view: DataView, at: number, crc: number, size: number): void {
+  view.setUint32(at, crc, true);
+  view.setUint32(at + 4, size, true);
+  view.setUint32(at + 8, size, true);
+}
+
+function centralEntry(nameBytes: Uint8Array, crc: number, size: number, headerOffset: number): Uint8Array {
+  const entry = new Uint8Array(46 + nameBytes.length);
+  const view = new DataView(entry.buffer);
+  view.setUint32(0, signatures.central, true);
+  view.setUint16(4, 20, true);
+  view.setUint16(6, 20, true);
+  view.setUint16(8, 0x0800, true);
+  writeSizes(view, 16, crc, size);
+  view.setUint16(28, nameBytes.length, true);
+  view.setUint32(42, headerOffset, true);
+  entry.set(nameBytes, 46);
+  return entry;
+}
+
+function concatenate(parts: Uint8Array[]): Uint8Array {
+  const output = new Uint8Array(parts.reduce((sum, part) => sum + part.length, 0));
+  let offset = 0;
+  for (const part of parts) {
+    output.set(part, offset);
+    offset += part.length;
+  }
+  return output;
+}
