@@ -1,7 +1,7 @@
 /** Loads calibration and evaluation data: reads the file, attaches labels, selects rows, preprocesses. */
 import * as path from 'node:path';
 import { DataError } from '../errors';
-import { subProgress, type TaskOptions } from '../progress';
+import { subProgress, throwIfCancelled, type TaskOptions } from '../progress';
 import { readCsv, readCsvLabels } from './csv';
 import { readIdx } from './idx';
 import { readJson, readJsonLabels } from './json';
@@ -19,6 +19,7 @@ export type { DataOptions, Dataset } from './types';
 /** Loads `options.data` (CSV, .npy, .npz, JSON or IDX, gzip allowed) into a preprocessed dataset. */
 export async function loadDataset(options: DataOptions, task: TaskOptions = {}): Promise<Dataset> {
   const file = options.data;
+  throwIfCancelled(task.signal);
   const source = await readSource(file);
   const raw = await readFeatures(source, options, subProgress(task.onProgress, 0, 0.6), task.signal);
   if (options.labels !== undefined) await attachLabelsFile(raw, options, task.signal);
@@ -95,7 +96,8 @@ function rejectCsvOptions(source: DataSource, options: DataOptions): void {
   if (given.length > 0) {
     throw new DataError(
       source.file,
-      `${given.join(' and ')} apply to CSV files, but this is ${source.format.toUpperCase()} data; drop them.`,
+      `${given.join(' and ')} ${given.length > 1 ? 'apply' : 'applies'} only to CSV files, but this is ` +
+        `${source.format.toUpperCase()} data; drop ${given.length > 1 ? 'them' : 'it'}.`,
     );
   }
 }

@@ -114,7 +114,8 @@ function parseDType(file: string, text: string, what: string): DType {
 
 /** Copies the bytes into an aligned buffer in little-endian order and views them as numbers. */
 function decodeNumbers(body: Uint8Array, dtype: DType): NumericArray {
-  const copy = body.slice();
+  // A Node Buffer's slice() is a view into a shared pool, so copy through the Uint8Array constructor.
+  const copy = new Uint8Array(body);
   if (!dtype.littleEndian && dtype.itemSize > 1) swapBytes(copy, dtype.itemSize);
   const buffer = copy.buffer;
   switch (`${dtype.kind}${dtype.itemSize}`) {
