@@ -120,12 +120,19 @@ export async function writeFloatDataset(dataset: H5Dataset, values: Float32Array
   await writeRawBytes(dataset, encodeFloats(values, dtype));
 }
 
+const floatDtypeBySize: Record<number, FloatDtype | undefined> = {
+  2: 'float16',
+  4: 'float32',
+  8: 'float64',
+};
+
+const bytesPerFloat: Record<FloatDtype, number> = { float16: 2, float32: 4, float64: 8 };
+
 function floatDtypeOf(dataset: H5Dataset, file: string): FloatDtype {
   const { type, size, littleEndian } = dataset.metadata;
   // H5T_FLOAT is class 1 in HDF5's H5T_class_t.
-  if (type === 1 && littleEndian && (size === 2 || size === 4 || size === 8)) {
-    return size === 2 ? 'float16' : size === 4 ? 'float32' : 'float64';
-  }
+  const dtype = floatDtypeBySize[size];
+  if (type === 1 && littleEndian && dtype) return dtype;
   throw new ModelFormatError(
     file,
     `dataset ${dataset.path} has element type ${JSON.stringify(dataset.dtype)}; ` +
@@ -166,7 +173,7 @@ async function writeRawBytes(dataset: H5Dataset, bytes: Uint8Array): Promise<voi
 /** Decodes little-endian float16, float32 or float64 bytes to float32 values. */
 export function decodeFloats(bytes: Uint8Array, dtype: FloatDtype): Float32Array {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const width = dtype === 'float16' ? 2 : dtype === 'float32' ? 4 : 8;
+  const width = bytesPerFloat[dtype];
   const values = new Float32Array(Math.floor(bytes.byteLength / width));
   for (let i = 0; i < values.length; i++) {
     if (dtype === 'float32') values[i] = view.getFloat32(i * 4, true);
@@ -178,7 +185,7 @@ export function decodeFloats(bytes: Uint8Array, dtype: FloatDtype): Float32Array
 
 /** Encodes float32 values as little-endian bytes of the given float type. */
 export function encodeFloats(values: Float32Array, dtype: FloatDtype): Uint8Array {
-  const width = dtype === 'float16' ? 2 : dtype === 'float32' ? 4 : 8;
+  const width = bytesPerFloat[dtype];
   const bytes = new Uint8Array(values.length * width);
   const view = new DataView(bytes.buffer);
   for (let i = 0; i < values.length; i++) {

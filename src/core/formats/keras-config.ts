@@ -49,7 +49,17 @@ export function parseKerasArchitecture(topology: unknown, file: string): KerasAr
   }
   const isFunctional = entries.some((entry) => isObject(entry) && 'inbound_nodes' in entry);
   const ordered = isFunctional ? chainOrder(entries, file) : entries;
-  return buildArchitecture(modelClass, ordered, file);
+  const architecture = buildArchitecture(modelClass, ordered, file);
+  architecture.inputShape ??= builtInputShape(config, ordered[0]);
+  return architecture;
+}
+
+/** Reads the input shape a built model records: Keras 2 `build_input_shape`, Keras 3 `build_config`. */
+function builtInputShape(config: unknown, firstEntry: unknown): number[] | null {
+  const fromModel = isObject(config) ? sampleShape(config.build_input_shape) : null;
+  if (fromModel) return fromModel;
+  const buildConfig = isObject(firstEntry) ? firstEntry.build_config : undefined;
+  return isObject(buildConfig) ? sampleShape(buildConfig.input_shape) : null;
 }
 
 function buildArchitecture(modelClass: string, entries: unknown[], file: string): KerasArchitecture {
@@ -128,10 +138,10 @@ function chainOrder(entries: unknown[], file: string): unknown[] {
   return order;
 }
 
-function notAChain(file: string, why: string): ModelFormatError {
+function notAChain(file: string, reason: string): ModelFormatError {
   return new ModelFormatError(
     file,
-    `is a functional model that is not a single chain of layers: ${why}; ` +
+    `is a functional model that is not a single chain of layers: ${reason}; ` +
       'PruneLens reads models whose layers run one after another.',
   );
 }

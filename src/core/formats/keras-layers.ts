@@ -19,7 +19,7 @@ export interface StoredWeight<Ref> {
   ref: Ref;
 }
 
-/** Where a dense layer's kernel and bias are stored, for writing them back. */
+/** Storage of a dense layer's kernel and bias, for writing them back. */
 export interface DenseBinding<Ref> {
   kernel: StoredWeight<Ref>;
   bias: StoredWeight<Ref> | null;
@@ -153,6 +153,7 @@ function convertDense<Ref>(
   const { name, config } = spec;
   const { file } = context;
   const useBias = config.use_bias !== false;
+
   const [kernel, bias] = weights;
   if (!kernel || kernel.shape.length !== 2 || weights.length !== (useBias ? 2 : 1)) {
     const found = weights.map((weight) => `[${weight.shape}]`).join(', ') || 'none';
@@ -171,6 +172,7 @@ function convertDense<Ref>(
       `Dense layer ${name} has a kernel for ${inputs} inputs but receives ${shape[shape.length - 1]} values.`,
     );
   }
+
   context.dense.set(name, { kernel, bias: bias ?? null });
   const parsed = parseActivation(config.activation);
   const layers: Layer[] = [

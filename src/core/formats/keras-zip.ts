@@ -177,9 +177,9 @@ async function withTemporaryFile<T>(data: Uint8Array, work: (file: string) => Pr
 }
 
 /**
- * Returns a function giving the HDF5 path of each layer's `vars` group. Keras 3.8+ stores the
- * configured name as a `name` attribute of `vars`, which is used first; otherwise the path is
- * rebuilt the way Keras names it: snake_case class name, `_1`, `_2`, ... per repeated class.
+ * Returns a function giving the HDF5 path of each layer's `vars` group. The `name` attribute of
+ * `vars` (written by Keras 3.8 and 3.9 in the corpus) is used first. Without it, the path is
+ * rebuilt the way Keras names it: the snake_case class name, then `_1`, `_2`, ... per repeat.
  */
 function variableLocator(h5wasm: H5Wasm, root: H5Group, specs: KerasLayerSpec[]) {
   const legacy = getGroup(h5wasm, root, '_layer_checkpoint_dependencies');

@@ -24,7 +24,7 @@ export interface ManifestGroup {
   weights: ManifestWeight[];
 }
 
-/** Where a weight's bytes are inside its group's concatenated shards. */
+/** Position of a weight's bytes inside its group's concatenated shards. */
 export interface WeightLocation {
   group: number;
   byteOffset: number;

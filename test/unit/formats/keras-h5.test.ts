@@ -17,7 +17,7 @@ import {
   runPythonJson,
 } from '../../helpers/h5py';
 
-/** Each corpus file with what its SOURCE.md states: dense [units, inputs, activation], params. */
+/** Each corpus file with its published architecture: dense [units, inputs, activation], params. */
 const corpus = [
   {
     file: 'keras-h5-mnist-mlp-bn-dropout/mnist_mlp.h5',
@@ -129,7 +129,8 @@ describe('Keras HDF5 corpus', () => {
   it('reads batch normalization statistics', async () => {
     const model = await openModel(corpusPath('keras-h5-boston-housing-regression/boston_housing.h5'));
     const norm = model.network.layers.find((layer) => layer.kind === 'batchnorm');
-    assert.ok(norm && norm.kind === 'batchnorm');
+    assert.ok(norm);
+    assert.ok(norm.kind === 'batchnorm');
     assert.equal(norm.size, 32);
     assert.equal(norm.epsilon, 0.001);
     assert.equal(norm.gamma?.length, 32);
