@@ -5,3 +5,5 @@ cd "$(dirname "$0")/.."
 npm run typecheck
 npm run lint
 npm run test:unit
+npm run test:vscode
+npm run test:package

@@ -10,6 +10,8 @@ import * as util from 'node:util';
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 export const cacheRoot = path.join(repoRoot, '.vscode-test');
+/** Where the compiled integration tests go. */
+export const testsOut = path.join(repoRoot, 'out', 'test', 'vscode');
 
 /** Versions proven to build offline here; code-server 4.139.1 requires Node 24. */
 export const nodeVersion = process.env.PRUNELENS_NODE24_VERSION ?? '24.21.0';
@@ -86,6 +88,25 @@ function run(command, args, { cwd, env, logFile, timeoutMs }) {
       fs.closeSync(out);
       resolve(code ?? (signal ? 128 : 1));
     });
+  });
+}
+
+/** Compiles test/vscode/*.ts to out/test/vscode (one bundle per file; mocha and vscode external). */
+export async function buildTests() {
+  const esbuild = await import('esbuild');
+  const folder = path.join(repoRoot, 'test', 'vscode');
+  const sources = fs.readdirSync(folder).filter((name) => name.endsWith('.ts'));
+  fs.rmSync(testsOut, { recursive: true, force: true });
+  await esbuild.build({
+    entryPoints: sources.map((name) => path.join(folder, name)),
+    outdir: testsOut,
+    bundle: true,
+    platform: 'node',
+    format: 'cjs',
+    target: 'node20',
+    sourcemap: true,
+    external: ['vscode', 'mocha'],
+    logLevel: 'warning',
   });
 }
 

@@ -6,8 +6,8 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
-import * as esbuild from 'esbuild';
 import {
+  buildTests,
   cleanScratch,
   ensureCodeServer,
   launchBrowser,
@@ -16,6 +16,7 @@ import {
   repoRoot,
   runTestsInWorkbench,
   startServer,
+  testsOut,
   stopServer,
   wantsDesktop,
 } from './vscode-host.mjs';
@@ -28,29 +29,16 @@ const { values: args } = parseArgs({
     'timeout-minutes': { type: 'string', default: '8' },
   },
 });
-const testsOut = path.join(repoRoot, 'out', 'test', 'vscode');
 const timeoutMs = Number(args['timeout-minutes']) * 60_000;
 
-/** Builds the extension bundles and the test suites (one bundle per file, mocha and vscode external). */
+/** Builds the extension bundles (unless --skip-build) and the test suites. */
 async function build() {
   if (!args['skip-build']) {
     log('building the extension');
     const status = spawnSync(process.execPath, ['esbuild.config.mjs'], { cwd: repoRoot, stdio: 'inherit' }).status;
     if (status !== 0) throw new Error(`the build failed (exit ${status})`);
   }
-  const sources = fs.readdirSync(path.join(repoRoot, 'test', 'vscode')).filter((name) => name.endsWith('.ts'));
-  fs.rmSync(testsOut, { recursive: true, force: true });
-  await esbuild.build({
-    entryPoints: sources.map((name) => path.join(repoRoot, 'test', 'vscode', name)),
-    outdir: testsOut,
-    bundle: true,
-    platform: 'node',
-    format: 'cjs',
-    target: 'node20',
-    sourcemap: true,
-    external: ['vscode', 'mocha'],
-    logLevel: 'warning',
-  });
+  await buildTests();
 }
 
 /** Environment the extension host sees (it inherits the server's or the desktop app's). */

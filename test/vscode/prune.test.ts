@@ -126,7 +126,7 @@ describe('prune model', () => {
       return report;
     });
     try {
-      await new Promise((resolve) => setTimeout(resolve, 1500));
+      await new Promise((resolve) => setTimeout(resolve, 300));
       const recipe = await vscode.commands.executeCommand<vscode.Uri>('prunelens.openRecipe', other, { open: false });
       assert.ok(recipe && fs.existsSync(recipe.fsPath));
       assert.equal(pruneDone, false, 'the prune finished before the other command; use a longer prune');
