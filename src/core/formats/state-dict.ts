@@ -167,10 +167,6 @@ function findChainBreak(modules: Module[]): string | null {
       }
       width = units;
       previous = `'${role.weight.name}'`;
-    } else if (role.kind === 'batchnorm') {
-      if (width !== null && role.size !== width) {
-        return `batch norm '${module.prefix}' has ${role.size} features but ${previous} gives ${width}`;
-      }
     } else if (role.kind === 'opaque') {
       width = null;
     }
@@ -178,18 +174,63 @@ function findChainBreak(modules: Module[]): string | null {
   return null;
 }
 
-/** Orders modules naturally by name, or in stored order when only that order chains. */
+function cannotInfer(file: string, problem: string): ModelFormatError {
+  return new ModelFormatError(
+    file,
+    `cannot infer the architecture: ${problem}; describe the layers in a sidecar file ` +
+      `(<model file>.arch.json) or pass one with --architecture.`,
+  );
+}
+
+/**
+ * Orders modules into a chain: dense and opaque modules in natural order of their names (or in
+ * stored order when only that order chains), each batch norm after the dense layer it follows,
+ * and modules with no role at the end.
+ */
 function orderModules(file: string, tensors: TensorInfo[]): Module[] {
   const stored = groupModules(tensors);
   const natural = [...stored].sort((a, b) => naturalOrder(a.prefix, b.prefix));
-  const naturalBreak = findChainBreak(natural);
-  if (naturalBreak === null) return natural;
-  if (findChainBreak(stored) === null) return stored;
-  throw new ModelFormatError(
-    file,
-    `cannot infer the architecture: ${naturalBreak}; describe the layers in a sidecar file ` +
-      `(<model file>.arch.json) or pass one with --architecture.`,
-  );
+  const isLink = (module: Module) => ['dense', 'opaque'].includes(classify(module).kind);
+  let chain = natural.filter(isLink);
+  const naturalBreak = findChainBreak(chain);
+  if (naturalBreak !== null) {
+    chain = stored.filter(isLink);
+    if (findChainBreak(chain) !== null) throw cannotInfer(file, naturalBreak);
+  }
+  const ordered: Module[] = [...chain];
+  for (const norm of natural.filter((module) => classify(module).kind === 'batchnorm')) {
+    const after = placeNorm(file, norm, chain, [natural, stored]);
+    ordered.splice(after === null ? 0 : ordered.indexOf(after) + 1, 0, norm);
+  }
+  return [...ordered, ...natural.filter((module) => classify(module).kind === 'other')];
+}
+
+/**
+ * Returns the dense module a batch norm follows, or null for a norm of the input. Among the dense
+ * layers whose width matches, it takes the module stored or named just before the norm, then the
+ * one with the same trailing number (`fc1` for `bn1`), then the only one.
+ */
+function placeNorm(file: string, norm: Module, chain: Module[], orders: Module[][]): Module | null {
+  const size = (classify(norm) as { size: number }).size;
+  const units = (module: Module) => {
+    const role = classify(module);
+    return role.kind === 'dense' ? role.weight.shape[0] : -1;
+  };
+  const candidates = chain.filter((module) => units(module) === size);
+  const first = chain[0] ? classify(chain[0]) : null;
+  const fitsInput = first?.kind === 'dense' && first.weight.shape[1] === size;
+  for (const order of orders) {
+    const before = order[order.indexOf(norm) - 1];
+    if (before && candidates.includes(before)) return before;
+    if (!before && fitsInput) return null;
+  }
+  const number = (module: Module) => /(\d+)$/.exec(module.prefix)?.[1];
+  const numbered = candidates.filter((module) => number(module) === number(norm));
+  if (number(norm) !== undefined && numbered.length === 1) return numbered[0];
+  if (candidates.length === 1) return candidates[0];
+  if (candidates.length === 0 && fitsInput) return null;
+  const which = candidates.length === 0 ? 'no dense layer has' : 'several dense layers have';
+  throw cannotInfer(file, `batch norm '${norm.prefix}' has ${size} features and ${which} ${size} units`);
 }
 
 /** Infers a chain of dense (and batch norm) layers from tensor names and shapes. */

@@ -66,7 +66,7 @@ export async function writeSafetensorsFixture(
   let offset = 0;
   for (const tensor of tensors) {
     const dtype = tensor.dtype ?? 'F32';
-    const bytes = encodeValues(Float32Array.from(tensor.values), dtype);
+    const bytes = encodeFixture(tensor.values, dtype);
     header[tensor.name] = { dtype, shape: tensor.shape, data_offsets: [offset, offset + bytes.length] };
     chunks.push(bytes);
     offset += bytes.length;
@@ -75,6 +75,12 @@ export async function writeSafetensorsFixture(
   const length = new Uint8Array(8);
   new DataView(length.buffer).setBigUint64(0, BigInt(json.length), true);
   await fs.writeFile(file, Buffer.concat([length, json, ...chunks]));
+}
+
+/** Encodes values little-endian; F64 values keep their full double precision. */
+function encodeFixture(values: number[] | Float32Array, dtype: FloatDtype): Uint8Array {
+  if (dtype === 'F64') return new Uint8Array(Float64Array.from(values).buffer);
+  return encodeValues(Float32Array.from(values), dtype);
 }
 
 const storageClasses: Record<FloatDtype, string> = {
@@ -96,7 +102,7 @@ export function torchZipEntries(
     const storage = new StorageRef(storageClasses[dtype], String(index), 'cpu', tensor.values.length);
     const strides = tensor.shape.map((_, axis) => tensor.shape.slice(axis + 1).reduce((a, b) => a * b, 1));
     dict.entries.set(tensor.name, new TensorRef(storage, 0, tensor.shape, strides, false));
-    storages.push({ name: `${folder}/data/${index}`, data: encodeValues(Float32Array.from(tensor.values), dtype) });
+    storages.push({ name: `${folder}/data/${index}`, data: encodeFixture(tensor.values, dtype) });
   });
   return [
     { name: `${folder}/data.pkl`, data: pickleStateDict(dict) },
