@@ -69,7 +69,9 @@ export class ChainBuilder {
     const { input, output } = this.endpoints();
     const inputDims = this.index.valueShapes.get(input.name ?? '') ?? [];
     if (inputDims.length < 2) {
-      throw this.error(`input '${input.name}' has shape [${inputDims}]; PruneLens needs a batch axis and a known rank.`);
+      throw this.error(
+        `input '${input.name}' has shape [${inputDims}]; PruneLens needs a batch axis and a known rank.`,
+      );
     }
     this.shape = inputDims.slice(1);
     let current = input.name ?? '';
@@ -77,7 +79,8 @@ export class ChainBuilder {
     while (current !== output) {
       await checkpoint(options.signal);
       const nodeIndex = this.nextNode(current, input.name ?? '', output);
-      if (visited.has(nodeIndex)) throw this.index.notAChain(`node '${this.nodeName(nodeIndex)}' is reached twice`);
+      if (visited.has(nodeIndex))
+        throw this.index.notAChain(`node '${this.nodeName(nodeIndex)}' is reached twice`);
       visited.add(nodeIndex);
       current = await this.addNode(nodeIndex, current);
     }
@@ -90,12 +93,16 @@ export class ChainBuilder {
     const inputs = (graph.input ?? []).filter((info) => !this.index.constants.has(info.name ?? ''));
     if (inputs.length !== 1) {
       const names = inputs.map((info) => `'${info.name}'`).join(', ');
-      throw this.error(`has ${inputs.length} graph inputs (${names}); PruneLens reads models with exactly one input.`);
+      throw this.error(
+        `has ${inputs.length} graph inputs (${names}); PruneLens reads models with exactly one input.`,
+      );
     }
     const outputs = graph.output ?? [];
     if (outputs.length !== 1) {
       const names = outputs.map((info) => `'${info.name}'`).join(', ');
-      throw this.error(`has ${outputs.length} graph outputs (${names}); PruneLens reads models with exactly one output.`);
+      throw this.error(
+        `has ${outputs.length} graph outputs (${names}); PruneLens reads models with exactly one output.`,
+      );
     }
     return { input: inputs[0], output: outputs[0].name ?? '' };
   }
@@ -103,7 +110,9 @@ export class ChainBuilder {
   private nextNode(current: string, input: string, output: string): number {
     const consumers = this.index.valueConsumers(current);
     if (consumers.length === 0) {
-      throw this.index.notAChain(`tensor '${current}' is not used by any node, so input '${input}' does not lead to output '${output}'`);
+      throw this.index.notAChain(
+        `tensor '${current}' is not used by any node, so input '${input}' does not lead to output '${output}'`,
+      );
     }
     if (consumers.length > 1) {
       const names = consumers.map((i) => `'${this.nodeName(i)}'`).join(', ');
@@ -129,14 +138,18 @@ export class ChainBuilder {
   private checkSideInputs(node: onnx.INodeProto, current: string): void {
     for (const input of node.input ?? []) {
       if (input === '' || input === current || this.index.isStatic(input)) continue;
-      throw this.index.notAChain(`node '${node.name}' (${node.opType}) combines '${current}' with '${input}'`);
+      throw this.index.notAChain(
+        `node '${node.name}' (${node.opType}) combines '${current}' with '${input}'`,
+      );
     }
   }
 
   private checkSideOutputs(node: onnx.INodeProto): void {
     for (const extra of (node.output ?? []).slice(1)) {
       if (extra && this.index.valueConsumers(extra).length > 0) {
-        throw this.index.notAChain(`output '${extra}' of node '${node.name}' (${node.opType}) is used by other nodes`);
+        throw this.index.notAChain(
+          `output '${extra}' of node '${node.name}' (${node.opType}) is used by other nodes`,
+        );
       }
     }
   }
@@ -189,7 +202,9 @@ export class ChainBuilder {
       case 'Selu':
         return this.isDefaultSelu(node) ? { name: 'selu' } : null;
       case 'Softmax':
-        return this.isLastAxis(intAttribute(node, 'axis', this.opset >= 13 ? -1 : 1)) ? { name: 'softmax' } : null;
+        return this.isLastAxis(intAttribute(node, 'axis', this.opset >= 13 ? -1 : 1))
+          ? { name: 'softmax' }
+          : null;
       default:
         return null;
     }
@@ -258,7 +273,9 @@ export class ChainBuilder {
     const recorded = this.index.valueShapes.get(node.output?.[0] ?? '')?.slice(1);
     if (recorded && recorded.every((dim) => dim !== null)) return recorded as number[];
     if (!from) return null;
-    this.notes.push(`Reshape node '${node.name}' computes its shape at run time; read as a flatten to [${shapeSize(from)}].`);
+    this.notes.push(
+      `Reshape node '${node.name}' computes its shape at run time; read as a flatten to [${shapeSize(from)}].`,
+    );
     return [shapeSize(from)];
   }
 
@@ -267,10 +284,19 @@ export class ChainBuilder {
     const offset = floatsAttribute(node, 'offset') ?? [0];
     const scale = floatsAttribute(node, 'scale') ?? [1];
     const expand = (values: number[]) =>
-      Float32Array.from(values.length === 1 && width !== null ? new Array(width).fill(values[0]) : values);
-    const sizes = new Set([offset.length, scale.length, width].filter((n) => n !== null && n !== 1));
+      Float32Array.from(
+        values.length === 1 && width !== null ? new Array(width).fill(values[0]) : values,
+      );
+    const sizes = new Set(
+      [offset.length, scale.length, width].filter((n) => n !== null && n !== 1),
+    );
     if (sizes.size > 1) return false;
-    this.push({ kind: 'scale', name: this.layerName(node), offset: expand(offset), scale: expand(scale) });
+    this.push({
+      kind: 'scale',
+      name: this.layerName(node),
+      offset: expand(offset),
+      scale: expand(scale),
+    });
     return true;
   }
 
@@ -301,7 +327,9 @@ export class ChainBuilder {
     const name = this.layerName(node);
     const fullReason = `${reason} (node '${node.name ?? ''}')`;
     this.push({ kind: 'opaque', name, className: node.opType ?? '', reason: fullReason, params });
-    this.notes.push(`Layer ${name}: ${fullReason}; it is kept unchanged and only data-free criteria apply.`);
+    this.notes.push(
+      `Layer ${name}: ${fullReason}; it is kept unchanged and only data-free criteria apply.`,
+    );
     this.shape = this.index.valueShapes.get(node.output?.[0] ?? '')?.slice(1) ?? null;
   }
 
@@ -325,7 +353,14 @@ export class ChainBuilder {
       factor: op === 'Gemm' ? floatAttribute(node, 'alpha', 1) : 1,
     };
     const layer = await this.denseLayer(node, kernel);
-    const binding: DenseBinding = { layerIndex: this.layers.length, nodeIndex, op, kernel, bias: null, computeType: feed.computeType };
+    const binding: DenseBinding = {
+      layerIndex: this.layers.length,
+      nodeIndex,
+      op,
+      kernel,
+      bias: null,
+      computeType: feed.computeType,
+    };
     let next = node.output?.[0] ?? '';
     if (op === 'Gemm') binding.bias = await this.gemmBias(node, layer);
     if (!binding.bias) next = await this.fuseBiasAdd(next, layer, binding);
@@ -338,18 +373,30 @@ export class ChainBuilder {
   private async denseLayer(node: onnx.INodeProto, kernel: WeightBinding): Promise<DenseLayer> {
     const dims = dimsOf(kernel.tensor);
     if (dims.length !== 2) {
-      throw this.error(`weight '${kernel.tensor.name}' of node '${node.name}' has dims [${dims}]; a dense layer needs a 2-D weight.`);
+      throw this.error(
+        `weight '${kernel.tensor.name}' of node '${node.name}' has dims [${dims}]; a dense layer needs a 2-D weight.`,
+      );
     }
     const [units, inputs] = kernel.transposed ? [dims[1], dims[0]] : dims;
     const width = this.shape?.[this.shape.length - 1];
     if (width !== null && width !== undefined && width !== inputs) {
-      throw this.error(`node '${node.name}' multiplies a width-${width} input by weight '${kernel.tensor.name}' [${dims}], which expects ${inputs}.`);
+      throw this.error(
+        `node '${node.name}' multiplies a width-${width} input by weight '${kernel.tensor.name}' [${dims}], which expects ${inputs}.`,
+      );
     }
     const stored = await readFloatTensor(this.index.ctx, kernel.tensor.proto);
     const values = kernel.transposed ? transpose(stored, inputs, units) : stored;
     if (kernel.factor !== 1) for (let i = 0; i < values.length; i++) values[i] *= kernel.factor;
     const name = this.denseName(node, kernel.tensor.name);
-    return { kind: 'dense', name, units, inputs, kernel: values, bias: null, activation: { name: 'linear' } };
+    return {
+      kind: 'dense',
+      name,
+      units,
+      inputs,
+      kernel: values,
+      bias: null,
+      activation: { name: 'linear' },
+    };
   }
 
   private async gemmBias(node: onnx.INodeProto, layer: DenseLayer): Promise<WeightBinding | null> {
@@ -357,9 +404,14 @@ export class ChainBuilder {
     if (name === '') return null;
     const beta = floatAttribute(node, 'beta', 1);
     const feed = this.index.resolveWeight(name);
-    if (typeof feed === 'string') throw this.error(`Gemm node '${node.name}' has a bias C that PruneLens cannot read: ${feed}.`);
+    if (typeof feed === 'string')
+      throw this.error(
+        `Gemm node '${node.name}' has a bias C that PruneLens cannot read: ${feed}.`,
+      );
     if (beta === 0) {
-      this.notes.push(`Gemm node '${node.name}' has beta=0, so its input C is ignored and the layer has no bias.`);
+      this.notes.push(
+        `Gemm node '${node.name}' has beta=0, so its input C is ignored and the layer has no bias.`,
+      );
       return null;
     }
     const binding: WeightBinding = { tensor: feed.tensor, transposed: false, factor: beta };
@@ -368,12 +420,18 @@ export class ChainBuilder {
   }
 
   /** Reads a bias of `units` values (or one value broadcast to all units) and applies its factor. */
-  private async biasValues(node: onnx.INodeProto, binding: WeightBinding, units: number): Promise<Float32Array> {
+  private async biasValues(
+    node: onnx.INodeProto,
+    binding: WeightBinding,
+    units: number,
+  ): Promise<Float32Array> {
     const dims = dimsOf(binding.tensor);
     const size = shapeSize(dims);
     const last = dims[dims.length - 1] ?? 1;
     if ((size !== units && size !== 1) || (size === units && last !== units)) {
-      throw this.error(`bias '${binding.tensor.name}' of node '${node.name}' has dims [${dims}]; expected [${units}] for ${units} units.`);
+      throw this.error(
+        `bias '${binding.tensor.name}' of node '${node.name}' has dims [${dims}]; expected [${units}] for ${units} units.`,
+      );
     }
     const stored = await readFloatTensor(this.index.ctx, binding.tensor.proto);
     const values = size === 1 ? new Float32Array(units).fill(stored[0]) : stored;
@@ -382,7 +440,11 @@ export class ChainBuilder {
   }
 
   /** Reads `Add(product, bias)` or `Add(bias, product)` right after a dense node as its bias. */
-  private async fuseBiasAdd(product: string, layer: DenseLayer, binding: DenseBinding): Promise<string> {
+  private async fuseBiasAdd(
+    product: string,
+    layer: DenseLayer,
+    binding: DenseBinding,
+  ): Promise<string> {
     const consumers = this.index.valueConsumers(product);
     if (consumers.length !== 1 || product === this.index.graph.output?.[0]?.name) return product;
     const add = this.index.nodes[consumers[0]];
@@ -402,11 +464,15 @@ export class ChainBuilder {
     if (sample.every((dim) => dim !== null)) return sample as number[];
     const firstDense = this.layers.findIndex((layer) => layer.kind === 'dense');
     const before = this.layers.slice(0, Math.max(firstDense, 0));
-    const sameShape = before.every((layer) => ['identity', 'activation', 'scale', 'batchnorm'].includes(layer.kind));
+    const sameShape = before.every((layer) =>
+      ['identity', 'activation', 'scale', 'batchnorm'].includes(layer.kind),
+    );
     if (sample.length === 1 && firstDense >= 0 && sameShape) {
       return [(this.layers[firstDense] as DenseLayer).inputs];
     }
-    throw this.error(`input '${input}' has shape [${dims.map((d) => d ?? '?')}] with an unknown size after the batch axis; re-export it with fixed sample dimensions.`);
+    throw this.error(
+      `input '${input}' has shape [${dims.map((d) => d ?? '?')}] with an unknown size after the batch axis; re-export it with fixed sample dimensions.`,
+    );
   }
 
   private push(layer: Layer): void {
@@ -420,7 +486,9 @@ export class ChainBuilder {
   }
 
   private layerName(node: onnx.INodeProto): string {
-    return this.unique((node.name ?? '').replace(/^\//, '') || `${node.opType}_${this.layers.length + 1}`);
+    return this.unique(
+      (node.name ?? '').replace(/^\//, '') || `${node.opType}_${this.layers.length + 1}`,
+    );
   }
 
   private unique(base: string): string {

@@ -1,7 +1,14 @@
 /** An index over an ONNX GraphProto: constants, producers, consumers, attributes, weight feeds. */
 import { onnx } from 'onnx-proto';
 import { ModelFormatError } from '../errors';
-import { DataType, isFloatType, tensorDims, toNumber, type Int64, type TensorContext } from './onnx-tensor';
+import {
+  DataType,
+  isFloatType,
+  tensorDims,
+  toNumber,
+  type Int64,
+  type TensorContext,
+} from './onnx-tensor';
 
 /** Where a stored tensor sits in the ModelProto, so that the writer can replace its bytes. */
 export type TensorSite =
@@ -43,10 +50,18 @@ export class GraphIndex {
   ) {
     this.nodes = graph.node ?? [];
     (graph.initializer ?? []).forEach((proto, index) => {
-      this.constants.set(proto.name ?? '', { name: proto.name ?? '', proto, site: { kind: 'initializer', index } });
+      this.constants.set(proto.name ?? '', {
+        name: proto.name ?? '',
+        proto,
+        site: { kind: 'initializer', index },
+      });
     });
     this.nodes.forEach((node, nodeIndex) => this.indexNode(node, nodeIndex));
-    for (const info of [...(graph.valueInfo ?? []), ...(graph.output ?? []), ...(graph.input ?? [])]) {
+    for (const info of [
+      ...(graph.valueInfo ?? []),
+      ...(graph.output ?? []),
+      ...(graph.input ?? []),
+    ]) {
       const dims = info.type?.tensorType?.shape?.dim;
       if (info.name && dims) this.valueShapes.set(info.name, dims.map(dimValue));
     }
@@ -68,7 +83,9 @@ export class GraphIndex {
 
   /** Returns the nodes that read a tensor's values (Shape and Size read only its shape). */
   valueConsumers(name: string): number[] {
-    return (this.consumers.get(name) ?? []).filter((index) => !shapeOnlyOps.has(this.nodes[index].opType ?? ''));
+    return (this.consumers.get(name) ?? []).filter(
+      (index) => !shapeOnlyOps.has(this.nodes[index].opType ?? ''),
+    );
   }
 
   /** Returns true when a tensor is fixed before the model runs: stored, or computed from stored tensors and shapes. */
@@ -135,7 +152,9 @@ function weightStep(node: onnx.INodeProto): { transposes: number; castTo: number
     }
     case 'Transpose': {
       const perm = intsAttribute(node, 'perm');
-      return perm === null || (perm.length === 2 && perm[0] === 1 && perm[1] === 0) ? { transposes: 1, castTo: null } : label;
+      return perm === null || (perm.length === 2 && perm[0] === 1 && perm[1] === 0)
+        ? { transposes: 1, castTo: null }
+        : label;
     }
     default:
       return label;
@@ -145,7 +164,9 @@ function weightStep(node: onnx.INodeProto): { transposes: number; castTo: number
 function constantTensor(node: onnx.INodeProto, nodeIndex: number): StoredTensor | null {
   const name = node.output?.[0] ?? '';
   const attributes = node.attribute ?? [];
-  const attributeIndex = attributes.findIndex((attribute) => attribute.name === 'value' && attribute.t);
+  const attributeIndex = attributes.findIndex(
+    (attribute) => attribute.name === 'value' && attribute.t,
+  );
   if (attributeIndex >= 0) {
     const proto = { ...attributes[attributeIndex].t, name } as onnx.ITensorProto;
     return { name, proto, site: { kind: 'constant-node', nodeIndex, attributeIndex } };
@@ -159,7 +180,10 @@ function constantTensor(node: onnx.INodeProto, nodeIndex: number): StoredTensor 
   }
   const ints = attributes.find((a) => a.name === 'value_ints' || a.name === 'value_int');
   if (ints) {
-    const values = ints.name === 'value_int' ? [toNumber(ints.i as Int64)] : (ints.ints ?? []).map((v) => toNumber(v as Int64));
+    const values =
+      ints.name === 'value_int'
+        ? [toNumber(ints.i as Int64)]
+        : (ints.ints ?? []).map((v) => toNumber(v as Int64));
     const dims = ints.name === 'value_int' ? [] : [values.length];
     return { name, site, proto: { name, dims, dataType: DataType.int64, int64Data: values } };
   }

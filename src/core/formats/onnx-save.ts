@@ -111,10 +111,17 @@ function checkSameLayers(source: OnnxSource, network: Network, outPath: string):
       const other = network.layers[i];
       if (layer.kind !== other.kind) return false;
       if (layer.kind !== 'dense' || other.kind !== 'dense') return true;
-      return layer.units === other.units && layer.inputs === other.inputs && other.kernel.length === layer.kernel.length;
+      return (
+        layer.units === other.units &&
+        layer.inputs === other.inputs &&
+        other.kernel.length === layer.kernel.length
+      );
     });
   if (!same) {
-    throw new PruneLensError(outPath, 'the network to save does not have the layers of the loaded ONNX model; save only changed weights and biases.');
+    throw new PruneLensError(
+      outPath,
+      'the network to save does not have the layers of the loaded ONNX model; save only changed weights and biases.',
+    );
   }
 }
 
@@ -125,7 +132,10 @@ function collectChanges(source: OnnxSource, network: Network, outPath: string) {
     const key = siteKey(write.tensor);
     const previous = writes.get(key);
     if (previous && !sameValues(previous.values, write.values)) {
-      throw new PruneLensError(outPath, `ONNX tensor '${write.tensor.name}' is shared by layers that changed differently; it cannot hold both.`);
+      throw new PruneLensError(
+        outPath,
+        `ONNX tensor '${write.tensor.name}' is shared by layers that changed differently; it cannot hold both.`,
+      );
     }
     writes.set(key, write);
   };
@@ -134,9 +144,13 @@ function collectChanges(source: OnnxSource, network: Network, outPath: string) {
     const before = source.original.layers[binding.layerIndex] as DenseLayer;
     if (!sameValues(layer.kernel, before.kernel)) add(kernelWrite(binding.kernel, layer));
     if (binding.bias && layer.bias === null) {
-      throw new PruneLensError(outPath, `layer ${layer.name} lost its bias; an ONNX bias can be changed but not removed.`);
+      throw new PruneLensError(
+        outPath,
+        `layer ${layer.name} lost its bias; an ONNX bias can be changed but not removed.`,
+      );
     }
-    if (binding.bias && layer.bias && !sameValues(layer.bias, before.bias)) add(biasWrite(binding.bias, layer));
+    if (binding.bias && layer.bias && !sameValues(layer.bias, before.bias))
+      add(biasWrite(binding.bias, layer));
     if (!binding.bias && layer.bias) additions.push({ binding, layer });
   }
   return { writes, additions };
@@ -150,7 +164,9 @@ function sameValues(a: Float32Array, b: Float32Array | null): boolean {
 
 /** Converts a `[units, inputs]` kernel back to the stored orientation and scale. */
 function kernelWrite(binding: WeightBinding, layer: DenseLayer): TensorWrite {
-  const oriented = binding.transposed ? transpose(layer.kernel, layer.units, layer.inputs) : layer.kernel.slice();
+  const oriented = binding.transposed
+    ? transpose(layer.kernel, layer.units, layer.inputs)
+    : layer.kernel.slice();
   return { tensor: binding.tensor, values: divide(oriented, binding.factor) };
 }
 
@@ -192,7 +208,9 @@ async function externalData(source: OnnxSource, writes: Map<string, TensorWrite>
   for (const tensor of tensors) {
     const write = writes.get(siteKey(tensor));
     const dataType = tensor.proto.dataType ?? 0;
-    const bytes = write ? encodeFloats(dataType, write.values) : await readStoredBytes(source.ctx, tensor.proto);
+    const bytes = write
+      ? encodeFloats(dataType, write.values)
+      : await readStoredBytes(source.ctx, tensor.proto);
     const padding = (16 - (offset % 16)) % 16;
     parts.push(new Uint8Array(padding), bytes);
     offset += padding;
@@ -203,10 +221,15 @@ async function externalData(source: OnnxSource, writes: Map<string, TensorWrite>
 }
 
 /** Names the data file after the output, never the same file as a data file of the source. */
-async function dataFileFor(source: OnnxSource, tensors: StoredTensor[], outPath: string): Promise<string> {
+async function dataFileFor(
+  source: OnnxSource,
+  tensors: StoredTensor[],
+  outPath: string,
+): Promise<string> {
   const sourceFiles = new Set<string>();
   for (const tensor of tensors) {
-    const location = (tensor.proto.externalData ?? []).find((entry) => entry.key === 'location')?.value ?? '';
+    const location =
+      (tensor.proto.externalData ?? []).find((entry) => entry.key === 'location')?.value ?? '';
     sourceFiles.add(await realPath(path.resolve(source.ctx.folder, location)));
   }
   const base = path.resolve(outPath);
@@ -232,7 +255,10 @@ async function realPath(file: string): Promise<string> {
 class GraphEdits {
   private readonly nodeSpans: FieldSpan[];
   private readonly initializerSpans: FieldSpan[];
-  private readonly tensorChanges = new Map<string, { tensor: StoredTensor; change: TensorRewrite }>();
+  private readonly tensorChanges = new Map<
+    string,
+    { tensor: StoredTensor; change: TensorRewrite }
+  >();
   private readonly nodeInputs = new Map<number, string[]>();
   private readonly nodeOutputs = new Map<number, string[]>();
   private readonly insertedAfterNode = new Map<number, Uint8Array>();
@@ -257,13 +283,18 @@ class GraphEdits {
 
   /** Points an external tensor at its place in the new data file. */
   setExternal(key: string, location: NonNullable<TensorRewrite['external']>): void {
-    const tensor = [...this.source.index.constants.values()].find((candidate) => siteKey(candidate) === key);
+    const tensor = [...this.source.index.constants.values()].find(
+      (candidate) => siteKey(candidate) === key,
+    );
     if (tensor) this.changeFor(tensor).change.external = location;
   }
 
   private changeFor(tensor: StoredTensor) {
     if (tensor.site.kind === 'attribute-list') {
-      throw new PruneLensError(this.source.ctx.modelFile, `weight '${tensor.name}' is a Constant node's value_floats attribute, which PruneLens cannot rewrite.`);
+      throw new PruneLensError(
+        this.source.ctx.modelFile,
+        `weight '${tensor.name}' is a Constant node's value_floats attribute, which PruneLens cannot rewrite.`,
+      );
     }
     const key = siteKey(tensor);
     const existing = this.tensorChanges.get(key) ?? { tensor, change: {} };
@@ -280,7 +311,8 @@ class GraphEdits {
     const values = divide((layer.bias as Float32Array).slice(), useGemmC ? gemmBeta : 1);
     const tensor = encodeNewTensor(biasName, binding.computeType, [layer.units], values);
     this.appended.push(encodeBytesField(Field.graphInitializer, tensor));
-    if (this.irVersion() < 4) this.appended.push(encodeBytesField(Field.graphInput, inputInfo(biasName, binding, layer)));
+    if (this.irVersion() < 4)
+      this.appended.push(encodeBytesField(Field.graphInput, inputInfo(biasName, binding, layer)));
     if (useGemmC) {
       this.nodeInputs.set(binding.nodeIndex, [...(node.input ?? []).slice(0, 2), biasName]);
       return `added a zero bias to layer ${layer.name} as input C '${biasName}' of Gemm node '${node.name}' (it had none).`;
@@ -288,8 +320,16 @@ class GraphEdits {
     const product = node.output?.[0] ?? '';
     const unbiased = this.freshName(`${product}_without_bias`);
     this.nodeOutputs.set(binding.nodeIndex, [unbiased, ...(node.output ?? []).slice(1)]);
-    const addNode = { name: this.freshName(`${layer.name}/BiasAdd`), opType: 'Add', input: [unbiased, biasName], output: [product] };
-    this.insertedAfterNode.set(binding.nodeIndex, encodeBytesField(Field.graphNode, onnx.NodeProto.encode(addNode).finish()));
+    const addNode = {
+      name: this.freshName(`${layer.name}/BiasAdd`),
+      opType: 'Add',
+      input: [unbiased, biasName],
+      output: [product],
+    };
+    this.insertedAfterNode.set(
+      binding.nodeIndex,
+      encodeBytesField(Field.graphNode, onnx.NodeProto.encode(addNode).finish()),
+    );
     return `added a zero bias to layer ${layer.name} as initializer '${biasName}' with an Add node after ${binding.op} node '${node.name}' (it had none).`;
   }
 
@@ -301,26 +341,52 @@ class GraphEdits {
       if (tensor.site.kind === 'initializer') {
         const span = this.initializerSpans[tensor.site.index];
         const bytes = rewriteTensor(payloadOf(this.graph, span), tensor.proto, change);
-        edits.push({ start: span.start, end: span.end, bytes: encodeBytesField(Field.graphInitializer, bytes) });
+        edits.push({
+          start: span.start,
+          end: span.end,
+          bytes: encodeBytesField(Field.graphInitializer, bytes),
+        });
       } else if (tensor.site.kind === 'constant-node') {
         nodeBytes.set(tensor.site.nodeIndex, this.constantNode(tensor, change));
       }
     }
     for (const [index, inputs] of this.nodeInputs) {
-      nodeBytes.set(index, replaceFields(this.nodePayload(index), (span) => span.field === Field.nodeInput, inputs.map((name) => encodeStringField(Field.nodeInput, name))));
+      nodeBytes.set(
+        index,
+        replaceFields(
+          this.nodePayload(index),
+          (span) => span.field === Field.nodeInput,
+          inputs.map((name) => encodeStringField(Field.nodeInput, name)),
+        ),
+      );
     }
     for (const [index, outputs] of this.nodeOutputs) {
-      nodeBytes.set(index, replaceFields(this.nodePayload(index), (span) => span.field === Field.nodeOutput, outputs.map((name) => encodeStringField(Field.nodeOutput, name))));
+      nodeBytes.set(
+        index,
+        replaceFields(
+          this.nodePayload(index),
+          (span) => span.field === Field.nodeOutput,
+          outputs.map((name) => encodeStringField(Field.nodeOutput, name)),
+        ),
+      );
     }
     for (const [index, bytes] of nodeBytes) {
       const span = this.nodeSpans[index];
-      edits.push({ start: span.start, end: span.end, bytes: encodeBytesField(Field.graphNode, bytes) });
+      edits.push({
+        start: span.start,
+        end: span.end,
+        bytes: encodeBytesField(Field.graphNode, bytes),
+      });
     }
     for (const [index, bytes] of this.insertedAfterNode) {
       const end = this.nodeSpans[index].end;
       edits.push({ start: end, end, bytes });
     }
-    edits.push({ start: this.graph.length, end: this.graph.length, bytes: concatBytes(this.appended) });
+    edits.push({
+      start: this.graph.length,
+      end: this.graph.length,
+      bytes: concatBytes(this.appended),
+    });
     return applyEdits(this.graph, edits);
   }
 
@@ -337,10 +403,18 @@ class GraphEdits {
     const tensorSpan = fieldsNumbered(attribute, Field.attributeTensor)[0];
     const tensorBytes = rewriteTensor(payloadOf(attribute, tensorSpan), tensor.proto, change);
     const newAttribute = applyEdits(attribute, [
-      { start: tensorSpan.start, end: tensorSpan.end, bytes: encodeBytesField(Field.attributeTensor, tensorBytes) },
+      {
+        start: tensorSpan.start,
+        end: tensorSpan.end,
+        bytes: encodeBytesField(Field.attributeTensor, tensorBytes),
+      },
     ]);
     return applyEdits(node, [
-      { start: attributeSpan.start, end: attributeSpan.end, bytes: encodeBytesField(Field.nodeAttribute, newAttribute) },
+      {
+        start: attributeSpan.start,
+        end: attributeSpan.end,
+        bytes: encodeBytesField(Field.nodeAttribute, newAttribute),
+      },
     ]);
   }
 
@@ -360,9 +434,11 @@ class GraphEdits {
 function namesIn(index: GraphIndex): Set<string> {
   const names = new Set<string>(index.constants.keys());
   for (const node of index.nodes) {
-    for (const name of [...(node.input ?? []), ...(node.output ?? []), node.name ?? '']) names.add(name);
+    for (const name of [...(node.input ?? []), ...(node.output ?? []), node.name ?? ''])
+      names.add(name);
   }
-  for (const info of [...(index.graph.input ?? []), ...(index.graph.output ?? [])]) names.add(info.name ?? '');
+  for (const info of [...(index.graph.input ?? []), ...(index.graph.output ?? [])])
+    names.add(info.name ?? '');
   return names;
 }
 
@@ -370,6 +446,8 @@ function namesIn(index: GraphIndex): Set<string> {
 function inputInfo(name: string, binding: DenseBinding, layer: DenseLayer): Uint8Array {
   return onnx.ValueInfoProto.encode({
     name,
-    type: { tensorType: { elemType: binding.computeType, shape: { dim: [{ dimValue: layer.units }] } } },
+    type: {
+      tensorType: { elemType: binding.computeType, shape: { dim: [{ dimValue: layer.units }] } },
+    },
   }).finish();
 }

@@ -81,14 +81,22 @@ export function isExternal(tensor: onnx.ITensorProto): boolean {
   return tensor.dataLocation === onnx.TensorProto.DataLocation.EXTERNAL;
 }
 
-function tensorError(ctx: TensorContext, tensor: onnx.ITensorProto, message: string): ModelFormatError {
+function tensorError(
+  ctx: TensorContext,
+  tensor: onnx.ITensorProto,
+  message: string,
+): ModelFormatError {
   return new ModelFormatError(ctx.modelFile, `tensor '${tensor.name ?? ''}' ${message}`);
 }
 
 function expectedBytes(ctx: TensorContext, tensor: onnx.ITensorProto): number {
   const size = bytesPerElement[tensor.dataType ?? 0];
   if (size === undefined) {
-    throw tensorError(ctx, tensor, `has data type ${dataTypeName(tensor.dataType ?? 0)}, which PruneLens cannot read.`);
+    throw tensorError(
+      ctx,
+      tensor,
+      `has data type ${dataTypeName(tensor.dataType ?? 0)}, which PruneLens cannot read.`,
+    );
   }
   return shapeSize(tensorDims(tensor)) * size;
 }
@@ -101,9 +109,12 @@ export async function resolveExternal(
   ctx: TensorContext,
   tensor: onnx.ITensorProto,
 ): Promise<ExternalLocation> {
-  const entries = new Map((tensor.externalData ?? []).map((entry) => [entry.key ?? '', entry.value ?? '']));
+  const entries = new Map(
+    (tensor.externalData ?? []).map((entry) => [entry.key ?? '', entry.value ?? '']),
+  );
   const location = entries.get('location');
-  if (!location) throw tensorError(ctx, tensor, 'is marked as external data but has no location entry.');
+  if (!location)
+    throw tensorError(ctx, tensor, 'is marked as external data but has no location entry.');
   const file = await resolveConfined(ctx, location);
   const offset = parseCount(ctx, tensor, 'offset', entries.get('offset') ?? '0');
   const expected = expectedBytes(ctx, tensor);
@@ -132,28 +143,43 @@ async function resolveConfined(ctx: TensorContext, location: string): Promise<st
   } catch (error) {
     if (!(error instanceof PruneLensError)) throw error;
     const prefix = `${ctx.modelFile}: `;
-    const message = error.message.startsWith(prefix) ? error.message.slice(prefix.length) : error.message;
+    const message = error.message.startsWith(prefix)
+      ? error.message.slice(prefix.length)
+      : error.message;
     throw new ModelFormatError(ctx.modelFile, `external data: ${message}`, { cause: error });
   }
 }
 
-function parseCount(ctx: TensorContext, tensor: onnx.ITensorProto, key: string, text: string): number {
+function parseCount(
+  ctx: TensorContext,
+  tensor: onnx.ITensorProto,
+  key: string,
+  text: string,
+): number {
   const value = Number(text);
   if (!/^\d+$/.test(text) || !Number.isSafeInteger(value)) {
-    throw tensorError(ctx, tensor, `has external ${key} ${JSON.stringify(text)}, which is not a byte count.`);
+    throw tensorError(
+      ctx,
+      tensor,
+      `has external ${key} ${JSON.stringify(text)}, which is not a byte count.`,
+    );
   }
   return value;
 }
 
 /** Reads the stored little-endian bytes of a tensor kept in `raw_data` or in an external file. */
-export async function readStoredBytes(ctx: TensorContext, tensor: onnx.ITensorProto): Promise<Uint8Array> {
+export async function readStoredBytes(
+  ctx: TensorContext,
+  tensor: onnx.ITensorProto,
+): Promise<Uint8Array> {
   if (!isExternal(tensor)) return tensor.rawData ?? new Uint8Array();
   const where = await resolveExternal(ctx, tensor);
   const handle = await fs.open(where.file, 'r');
   try {
     const bytes = new Uint8Array(where.length);
     const { bytesRead } = await handle.read(bytes, 0, where.length, where.offset);
-    if (bytesRead !== where.length) throw tensorError(ctx, tensor, `could not be read in full from '${where.location}'.`);
+    if (bytesRead !== where.length)
+      throw tensorError(ctx, tensor, `could not be read in full from '${where.location}'.`);
     return bytes;
   } finally {
     await handle.close();
@@ -161,10 +187,17 @@ export async function readStoredBytes(ctx: TensorContext, tensor: onnx.ITensorPr
 }
 
 /** Reads a float32, float16 or float64 tensor as float32 values, checking its size against its dims. */
-export async function readFloatTensor(ctx: TensorContext, tensor: onnx.ITensorProto): Promise<Float32Array> {
+export async function readFloatTensor(
+  ctx: TensorContext,
+  tensor: onnx.ITensorProto,
+): Promise<Float32Array> {
   const dataType = tensor.dataType ?? 0;
   if (!isFloatType(dataType)) {
-    throw tensorError(ctx, tensor, `has data type ${dataTypeName(dataType)}; PruneLens reads FLOAT, FLOAT16 and DOUBLE weights.`);
+    throw tensorError(
+      ctx,
+      tensor,
+      `has data type ${dataTypeName(dataType)}; PruneLens reads FLOAT, FLOAT16 and DOUBLE weights.`,
+    );
   }
   const count = shapeSize(tensorDims(tensor));
   const typed = typedValues(tensor);
@@ -180,10 +213,17 @@ export async function readFloatTensor(ctx: TensorContext, tensor: onnx.ITensorPr
 }
 
 /** Reads an int32 or int64 tensor (a Reshape shape, for example) as numbers. */
-export async function readIntegerTensor(ctx: TensorContext, tensor: onnx.ITensorProto): Promise<number[]> {
+export async function readIntegerTensor(
+  ctx: TensorContext,
+  tensor: onnx.ITensorProto,
+): Promise<number[]> {
   const dataType = tensor.dataType ?? 0;
   if (dataType !== DataType.int64 && dataType !== DataType.int32) {
-    throw tensorError(ctx, tensor, `has data type ${dataTypeName(dataType)} where INT64 was expected.`);
+    throw tensorError(
+      ctx,
+      tensor,
+      `has data type ${dataTypeName(dataType)} where INT64 was expected.`,
+    );
   }
   const count = shapeSize(tensorDims(tensor));
   const typed = dataType === DataType.int64 ? tensor.int64Data : tensor.int32Data;
@@ -198,12 +238,21 @@ export async function readIntegerTensor(ctx: TensorContext, tensor: onnx.ITensor
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const values: number[] = [];
   for (let i = 0; i < count; i++) {
-    values.push(dataType === DataType.int64 ? Number(view.getBigInt64(i * 8, true)) : view.getInt32(i * 4, true));
+    values.push(
+      dataType === DataType.int64
+        ? Number(view.getBigInt64(i * 8, true))
+        : view.getInt32(i * 4, true),
+    );
   }
   return values;
 }
 
-function sizeMismatch(ctx: TensorContext, tensor: onnx.ITensorProto, stored: number, count: number): ModelFormatError {
+function sizeMismatch(
+  ctx: TensorContext,
+  tensor: onnx.ITensorProto,
+  stored: number,
+  count: number,
+): ModelFormatError {
   return tensorError(
     ctx,
     tensor,
@@ -270,7 +319,11 @@ export interface TensorRewrite {
 }
 
 /** Returns the bytes of a TensorProto with the given changes, every other field kept as stored. */
-export function rewriteTensor(tensorBytes: Uint8Array, tensor: onnx.ITensorProto, change: TensorRewrite): Uint8Array {
+export function rewriteTensor(
+  tensorBytes: Uint8Array,
+  tensor: onnx.ITensorProto,
+  change: TensorRewrite,
+): Uint8Array {
   let bytes = tensorBytes;
   if (change.dims) {
     const entries = change.dims.map((dim) => encodeVarintField(TensorField.dims, dim));
@@ -284,7 +337,11 @@ export function rewriteTensor(tensorBytes: Uint8Array, tensor: onnx.ITensorProto
   return bytes;
 }
 
-function rewriteInlineValues(bytes: Uint8Array, tensor: onnx.ITensorProto, values: Float32Array): Uint8Array {
+function rewriteInlineValues(
+  bytes: Uint8Array,
+  tensor: onnx.ITensorProto,
+  values: Float32Array,
+): Uint8Array {
   const dataType = tensor.dataType ?? 0;
   if (typedValues(tensor) === null) {
     const field = encodeBytesField(TensorField.rawData, encodeFloats(dataType, values));
@@ -305,13 +362,19 @@ function rewriteInlineValues(bytes: Uint8Array, tensor: onnx.ITensorProto, value
 
 const externalKeysReplaced = new Set(['location', 'offset', 'length', 'checksum']);
 
-function rewriteExternalEntries(bytes: Uint8Array, external: NonNullable<TensorRewrite['external']>): Uint8Array {
+function rewriteExternalEntries(
+  bytes: Uint8Array,
+  external: NonNullable<TensorRewrite['external']>,
+): Uint8Array {
   const entries = [
     ['location', external.location],
     ['offset', String(external.offset)],
     ['length', String(external.length)],
   ].map(([key, value]) =>
-    encodeBytesField(TensorField.externalData, concatBytes([encodeStringField(1, key), encodeStringField(2, value)])),
+    encodeBytesField(
+      TensorField.externalData,
+      concatBytes([encodeStringField(1, key), encodeStringField(2, value)]),
+    ),
   );
   const replaced = (span: FieldSpan): boolean => {
     if (span.field !== TensorField.externalData || span.wireType !== lengthDelimited) return false;
@@ -333,6 +396,16 @@ function varint(value: number): Uint8Array {
 }
 
 /** Encodes a new float tensor with inline `raw_data`, for a bias the model did not have. */
-export function encodeNewTensor(name: string, dataType: number, dims: number[], values: Float32Array): Uint8Array {
-  return onnx.TensorProto.encode({ name, dataType, dims, rawData: encodeFloats(dataType, values) }).finish();
+export function encodeNewTensor(
+  name: string,
+  dataType: number,
+  dims: number[],
+  values: Float32Array,
+): Uint8Array {
+  return onnx.TensorProto.encode({
+    name,
+    dataType,
+    dims,
+    rawData: encodeFloats(dataType, values),
+  }).finish();
 }

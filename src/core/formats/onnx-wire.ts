@@ -129,7 +129,11 @@ export function replaceFields(
 ): Uint8Array {
   const dropped = listFields(message).filter(drop);
   const at = dropped.length > 0 ? dropped[0].start : message.length;
-  const edits: ByteEdit[] = dropped.map((span) => ({ start: span.start, end: span.end, bytes: new Uint8Array() }));
+  const edits: ByteEdit[] = dropped.map((span) => ({
+    start: span.start,
+    end: span.end,
+    bytes: new Uint8Array(),
+  }));
   edits.push({ start: at, end: at, bytes: concatBytes(insert) });
   return applyEdits(message, edits);
 }

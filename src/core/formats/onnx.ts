@@ -76,9 +76,21 @@ async function openOnnx(file: string, options: OpenOptions = {}): Promise<Loaded
   }
   const parsed = await new ChainBuilder(index, defaultOpset(model)).build(options);
   const notes = [...parsed.notes];
-  if (denseLayers(parsed.network).length === 0) notes.push('The graph has no Gemm or MatMul layer that PruneLens can prune.');
-  const source: OnnxSource = { ctx, bytes, model, index, parsed, original: cloneNetwork(parsed.network) };
-  const withoutBias = new Set(denseLayers(parsed.network).filter((layer) => !layer.bias).map((layer) => layer.name));
+  if (denseLayers(parsed.network).length === 0)
+    notes.push('The graph has no Gemm or MatMul layer that PruneLens can prune.');
+  const source: OnnxSource = {
+    ctx,
+    bytes,
+    model,
+    index,
+    parsed,
+    original: cloneNetwork(parsed.network),
+  };
+  const withoutBias = new Set(
+    denseLayers(parsed.network)
+      .filter((layer) => !layer.bias)
+      .map((layer) => layer.name),
+  );
   return {
     format: 'onnx',
     path: file,
@@ -95,7 +107,9 @@ async function readModelFile(file: string): Promise<Uint8Array> {
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') throw new ModelFormatError(file, 'file not found.');
-    throw new ModelFormatError(file, `cannot be read (${code ?? String(error)}).`, { cause: error });
+    throw new ModelFormatError(file, `cannot be read (${code ?? String(error)}).`, {
+      cause: error,
+    });
   }
 }
 
@@ -114,7 +128,10 @@ function decodeModel(file: string, bytes: Uint8Array): onnx.ModelProto {
     );
   }
   if (graphs !== 1 || !model.graph) {
-    throw new ModelFormatError(file, `has ${graphs} graph entries where ONNX models have one; the file is damaged or is not ONNX.`);
+    throw new ModelFormatError(
+      file,
+      `has ${graphs} graph entries where ONNX models have one; the file is damaged or is not ONNX.`,
+    );
   }
   return model;
 }

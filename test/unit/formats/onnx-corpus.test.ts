@@ -6,7 +6,13 @@ import { describe, it } from 'node:test';
 import { onnx } from 'onnx-proto';
 import { detectFormat, openModel } from '../../../src/core/formats/index';
 import type { LoadedModel } from '../../../src/core/formats/types';
-import { cloneNetwork, denseLayers, layerParams, type DenseLayer, type Network } from '../../../src/core/model';
+import {
+  cloneNetwork,
+  denseLayers,
+  layerParams,
+  type DenseLayer,
+  type Network,
+} from '../../../src/core/model';
 import { corpusPath } from '../../helpers/corpus';
 import { maxRelativeError, pseudoRandom, runOrt, temporaryFolder } from './onnx-fixtures';
 
@@ -16,7 +22,11 @@ const corpus = [
     file: 'onnx-pytorch-mnist-mlp/mnist_mlp.onnx',
     inputShape: [784],
     batch: 1,
-    dense: [[512, 784, 'relu'], [256, 512, 'relu'], [10, 256, 'linear']],
+    dense: [
+      [512, 784, 'relu'],
+      [256, 512, 'relu'],
+      [10, 256, 'linear'],
+    ],
     params: 535_818,
     biases: true,
   },
@@ -24,7 +34,11 @@ const corpus = [
     file: 'onnx-extdata-sb3-dqn-cartpole/model.onnx',
     inputShape: [4],
     batch: 1,
-    dense: [[256, 4, 'relu'], [256, 256, 'relu'], [2, 256, 'linear']],
+    dense: [
+      [256, 4, 'relu'],
+      [256, 256, 'relu'],
+      [2, 256, 'linear'],
+    ],
     params: 67_586,
     biases: true,
   },
@@ -32,7 +46,11 @@ const corpus = [
     file: 'onnx-tf2onnx-ph-housing-regression/mlp_model.onnx',
     inputShape: [2399],
     batch: 3,
-    dense: [[128, 2399, 'relu'], [160, 128, 'relu'], [1, 160, 'linear']],
+    dense: [
+      [128, 2399, 'relu'],
+      [160, 128, 'relu'],
+      [1, 160, 'linear'],
+    ],
     params: 328_001,
     biases: true,
   },
@@ -40,7 +58,13 @@ const corpus = [
     file: 'onnx-tf2onnx-keras-functional-untrained/model.onnx',
     inputShape: [7, 8, 9],
     batch: 3,
-    dense: [[128, 504, 'relu'], [64, 128, 'relu'], [32, 64, 'relu'], [16, 32, 'relu'], [2, 16, 'softmax']],
+    dense: [
+      [128, 504, 'relu'],
+      [64, 128, 'relu'],
+      [32, 64, 'relu'],
+      [16, 32, 'relu'],
+      [2, 16, 'softmax'],
+    ],
     params: 75_296,
     biases: false,
   },
@@ -57,7 +81,8 @@ function changeWeights(network: Network): Network {
   for (const layer of denseLayers(changed)) {
     const sorted = Float32Array.from(layer.kernel, Math.abs).sort();
     const threshold = sorted[Math.floor(sorted.length / 2)];
-    for (let i = 0; i < layer.kernel.length; i++) if (Math.abs(layer.kernel[i]) < threshold) layer.kernel[i] = 0;
+    for (let i = 0; i < layer.kernel.length; i++)
+      if (Math.abs(layer.kernel[i]) < threshold) layer.kernel[i] = 0;
     if (layer.bias) for (let i = 0; i < layer.units; i++) layer.bias[i] += 0.01 * ((i % 7) - 3);
   }
   return changed;
@@ -91,8 +116,14 @@ describe('ONNX corpus', () => {
         );
         const params = loaded.network.layers.reduce((sum, layer) => sum + layerParams(layer), 0);
         assert.equal(params, entry.params);
-        assert.equal(dense.every((layer) => (layer.bias !== null) === entry.biases), true);
-        assert.equal(loaded.network.layers.some((layer) => layer.kind === 'opaque'), false);
+        assert.equal(
+          dense.every((layer) => (layer.bias !== null) === entry.biases),
+          true,
+        );
+        assert.equal(
+          loaded.network.layers.some((layer) => layer.kind === 'opaque'),
+          false,
+        );
       });
 
       it('matches onnxruntime on the original', async () => {
@@ -140,7 +171,9 @@ describe('ONNX corpus', () => {
           const external = tensor.dataLocation === onnx.TensorProto.DataLocation.EXTERNAL;
           if (!same && !external) differing++;
         }
-        const external = [...original.values()].some((t) => t.dataLocation === onnx.TensorProto.DataLocation.EXTERNAL);
+        const external = [...original.values()].some(
+          (t) => t.dataLocation === onnx.TensorProto.DataLocation.EXTERNAL,
+        );
         assert.equal(differing, external ? 0 : 1);
       });
     });

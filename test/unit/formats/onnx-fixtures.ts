@@ -16,14 +16,24 @@ export const FLOAT16 = 10;
 export type Storage = 'raw' | 'typed';
 
 /** A float32 initializer in `raw_data` or `float_data`. */
-export function floatTensor(name: string, dims: number[], values: number[], storage: Storage = 'raw'): onnx.ITensorProto {
+export function floatTensor(
+  name: string,
+  dims: number[],
+  values: number[],
+  storage: Storage = 'raw',
+): onnx.ITensorProto {
   if (storage === 'typed') return { name, dims, dataType: FLOAT, floatData: values };
   const bytes = new Uint8Array(new Float32Array(values).buffer);
   return { name, dims, dataType: FLOAT, rawData: bytes };
 }
 
 /** A float16 initializer in `raw_data` or in `int32_data` (one half-float bit pattern per entry). */
-export function halfTensor(name: string, dims: number[], values: number[], storage: Storage): onnx.ITensorProto {
+export function halfTensor(
+  name: string,
+  dims: number[],
+  values: number[],
+  storage: Storage,
+): onnx.ITensorProto {
   const bytes = new Uint8Array(values.length * 2);
   const view = new DataView(bytes.buffer);
   values.forEach((value, i) => setFloat16(view, i * 2, value, true));
@@ -38,13 +48,25 @@ export function int64Tensor(name: string, values: number[]): onnx.ITensorProto {
 }
 
 /** A float32 initializer whose bytes live in an external file. */
-export function externalTensor(name: string, dims: number[], location: string, offset: number, length: number): onnx.ITensorProto {
+export function externalTensor(
+  name: string,
+  dims: number[],
+  location: string,
+  offset: number,
+  length: number,
+): onnx.ITensorProto {
   const entries = [
     { key: 'location', value: location },
     { key: 'offset', value: String(offset) },
     { key: 'length', value: String(length) },
   ];
-  return { name, dims, dataType: FLOAT, dataLocation: onnx.TensorProto.DataLocation.EXTERNAL, externalData: entries };
+  return {
+    name,
+    dims,
+    dataType: FLOAT,
+    dataLocation: onnx.TensorProto.DataLocation.EXTERNAL,
+    externalData: entries,
+  };
 }
 
 /** A node with attributes given as a plain object (numbers become ints or floats by `floats`). */
@@ -55,7 +77,14 @@ export function node(
   attributes: onnx.IAttributeProto[] = [],
   domain = '',
 ): onnx.INodeProto {
-  return { opType, input: inputs, output: outputs, name: `${opType}_${outputs[0]}`, attribute: attributes, domain };
+  return {
+    opType,
+    input: inputs,
+    output: outputs,
+    name: `${opType}_${outputs[0]}`,
+    attribute: attributes,
+    domain,
+  };
 }
 
 /** An INT attribute. */
@@ -190,11 +219,15 @@ export function forward(network: Network, sample: ArrayLike<number>): Float64Arr
         a = activate(a, layer.activation);
         break;
       case 'scale':
-        a = a.map((x, i) => (x - layer.offset[i % layer.offset.length]) * layer.scale[i % layer.scale.length]);
+        a = a.map(
+          (x, i) =>
+            (x - layer.offset[i % layer.offset.length]) * layer.scale[i % layer.scale.length],
+        );
         break;
       case 'batchnorm':
         a = a.map((x, i) => {
-          const normalized = (x - layer.movingMean[i]) / Math.sqrt(layer.movingVariance[i] + layer.epsilon);
+          const normalized =
+            (x - layer.movingMean[i]) / Math.sqrt(layer.movingVariance[i] + layer.epsilon);
           return normalized * (layer.gamma?.[i] ?? 1) + (layer.beta?.[i] ?? 0);
         });
         break;
@@ -209,7 +242,11 @@ export function forward(network: Network, sample: ArrayLike<number>): Float64Arr
 }
 
 /** Runs a batch through onnxruntime-node and returns the single output, one row per sample. */
-export async function runOrt(file: string, samples: number[][], sampleShape: number[]): Promise<Float32Array[]> {
+export async function runOrt(
+  file: string,
+  samples: number[][],
+  sampleShape: number[],
+): Promise<Float32Array[]> {
   const session = await ort.InferenceSession.create(file);
   try {
     const data = Float32Array.from(samples.flat());
@@ -224,11 +261,16 @@ export async function runOrt(file: string, samples: number[][], sampleShape: num
 }
 
 /** Returns the largest difference between onnxruntime's outputs and the float64 forward pass, relative to 1 + |reference|. */
-export function maxRelativeError(network: Network, samples: number[][], outputs: Float32Array[]): number {
+export function maxRelativeError(
+  network: Network,
+  samples: number[][],
+  outputs: Float32Array[],
+): number {
   let worst = 0;
   samples.forEach((sample, i) => {
     const expected = forward(network, sample);
-    if (expected.length !== outputs[i].length) throw new Error(`output width ${outputs[i].length}, expected ${expected.length}`);
+    if (expected.length !== outputs[i].length)
+      throw new Error(`output width ${outputs[i].length}, expected ${expected.length}`);
     expected.forEach((value, k) => {
       worst = Math.max(worst, Math.abs(value - outputs[i][k]) / (1 + Math.abs(value)));
     });

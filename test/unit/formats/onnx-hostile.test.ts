@@ -38,7 +38,11 @@ function gemmModel(weight = floatTensor('W', [2, 3], kernel)): ModelParts {
 function externalModel(location: string, offset = 0, length = 24): string {
   const folder = temporaryFolder();
   fs.writeFileSync(path.join(folder, 'weights.bin'), Buffer.from(new Float32Array(kernel).buffer));
-  return writeModel(folder, 'model.onnx', encodeModel(gemmModel(externalTensor('W', [2, 3], location, offset, length))));
+  return writeModel(
+    folder,
+    'model.onnx',
+    encodeModel(gemmModel(externalTensor('W', [2, 3], location, offset, length))),
+  );
 }
 
 describe('ONNX external data checks', () => {
@@ -57,12 +61,21 @@ describe('ONNX external data checks', () => {
   });
 
   it('rejects a parent-folder location', async () => {
-    await assert.rejects(onnxFormat.open(externalModel('../weights.bin')), /outside the model's folder/);
-    await assert.rejects(onnxFormat.open(externalModel('sub/../../weights.bin')), /outside the model's folder/);
+    await assert.rejects(
+      onnxFormat.open(externalModel('../weights.bin')),
+      /outside the model's folder/,
+    );
+    await assert.rejects(
+      onnxFormat.open(externalModel('sub/../../weights.bin')),
+      /outside the model's folder/,
+    );
   });
 
   it('rejects an absolute location', async () => {
-    await assert.rejects(onnxFormat.open(externalModel('/etc/hostname')), /outside the model's folder/);
+    await assert.rejects(
+      onnxFormat.open(externalModel('/etc/hostname')),
+      /outside the model's folder/,
+    );
   });
 
   it('rejects a link leading outside', async () => {
@@ -74,15 +87,24 @@ describe('ONNX external data checks', () => {
   });
 
   it('rejects a missing data file', async () => {
-    await assert.rejects(onnxFormat.open(externalModel('missing.bin')), /"missing.bin", which was not found beside the model/);
+    await assert.rejects(
+      onnxFormat.open(externalModel('missing.bin')),
+      /"missing.bin", which was not found beside the model/,
+    );
   });
 
   it('rejects a length mismatch', async () => {
-    await assert.rejects(onnxFormat.open(externalModel('weights.bin', 0, 16)), /external length 16 bytes but its dims \[2,3\] need 24/);
+    await assert.rejects(
+      onnxFormat.open(externalModel('weights.bin', 0, 16)),
+      /external length 16 bytes but its dims \[2,3\] need 24/,
+    );
   });
 
   it('rejects data past the file end', async () => {
-    await assert.rejects(onnxFormat.open(externalModel('weights.bin', 8, 24)), /needs bytes 8\.\.32 of 'weights.bin', which has only 24/);
+    await assert.rejects(
+      onnxFormat.open(externalModel('weights.bin', 8, 24)),
+      /needs bytes 8\.\.32 of 'weights.bin', which has only 24/,
+    );
   });
 
   it('names the file in errors', async () => {
@@ -100,18 +122,31 @@ describe('ONNX damaged files', () => {
   it('rejects a truncated model', async () => {
     const bytes = fs.readFileSync(corpusPath('onnx-pytorch-mnist-mlp/mnist_mlp.onnx'));
     const file = writeModel(temporaryFolder(), 'cut.onnx', bytes.subarray(0, 100_000));
-    await assert.rejects(onnxFormat.open(file), /cut\.onnx: is not a readable ONNX model .*truncated/);
+    await assert.rejects(
+      onnxFormat.open(file),
+      /cut\.onnx: is not a readable ONNX model .*truncated/,
+    );
   });
 
   it('rejects garbage bytes', async () => {
-    const file = writeModel(temporaryFolder(), 'noise.onnx', Uint8Array.from(pseudoRandom(4096, 9), (v) => (v + 1) * 127));
-    await assert.rejects(onnxFormat.open(file), /noise\.onnx: (is not a readable ONNX model|has \d+ graph entries)/);
+    const file = writeModel(
+      temporaryFolder(),
+      'noise.onnx',
+      Uint8Array.from(pseudoRandom(4096, 9), (v) => (v + 1) * 127),
+    );
+    await assert.rejects(
+      onnxFormat.open(file),
+      /noise\.onnx: (is not a readable ONNX model|has \d+ graph entries)/,
+    );
   });
 
   it('rejects raw data of the wrong size', async () => {
     const weight = floatTensor('W', [2, 3], [1, 2, 3, 4, 5]);
     const file = writeModel(temporaryFolder(), 'short.onnx', encodeModel(gemmModel(weight)));
-    await assert.rejects(onnxFormat.open(file), /tensor 'W' stores 5 values but its dims \[2,3\] need 6/);
+    await assert.rejects(
+      onnxFormat.open(file),
+      /tensor 'W' stores 5 values but its dims \[2,3\] need 6/,
+    );
   });
 
   it('rejects a file without a graph', async () => {
@@ -123,7 +158,10 @@ describe('ONNX damaged files', () => {
 describe('ONNX graph shape checks', () => {
   it('rejects a branching graph', async () => {
     const parts = gemmModel();
-    parts.nodes = [node('Relu', ['x'], ['r']), node('Gemm', ['x', 'W', 'b'], ['y'], [intAttr('transB', 1)])];
+    parts.nodes = [
+      node('Relu', ['x'], ['r']),
+      node('Gemm', ['x', 'W', 'b'], ['y'], [intAttr('transB', 1)]),
+    ];
     const file = writeModel(temporaryFolder(), 'branch.onnx', encodeModel(parts));
     await assert.rejects(onnxFormat.open(file), /tensor 'x' feeds 2 nodes .*one chain/);
   });
@@ -155,7 +193,11 @@ describe('ONNX graph shape checks', () => {
     const loaded = await onnxFormat.open(file);
     const layer = loaded.network.layers[0];
     assert.equal(layer.kind, 'opaque');
-    if (layer.kind === 'opaque') assert.match(layer.reason, /MatMul cannot be read as a dense layer .*non-float.*node 'MatMul_y'/);
+    if (layer.kind === 'opaque')
+      assert.match(
+        layer.reason,
+        /MatMul cannot be read as a dense layer .*non-float.*node 'MatMul_y'/,
+      );
   });
 });
 
@@ -165,7 +207,10 @@ describe('ONNX match', () => {
   }
 
   it('accepts the corpus files', async () => {
-    for (const file of ['onnx-pytorch-mnist-mlp/mnist_mlp.onnx', 'onnx-tf2onnx-ph-housing-regression/mlp_model.onnx']) {
+    for (const file of [
+      'onnx-pytorch-mnist-mlp/mnist_mlp.onnx',
+      'onnx-tf2onnx-ph-housing-regression/mlp_model.onnx',
+    ]) {
       assert.equal(onnxFormat.match(await probeFile(corpusPath(file))), true, file);
     }
   });
@@ -175,7 +220,10 @@ describe('ONNX match', () => {
   });
 
   it('rejects text and empty files', async () => {
-    assert.equal(await matches('text.onnx', new TextEncoder().encode('hello, this is not protobuf\n')), false);
+    assert.equal(
+      await matches('text.onnx', new TextEncoder().encode('hello, this is not protobuf\n')),
+      false,
+    );
     assert.equal(await matches('empty.onnx', new Uint8Array()), false);
   });
 });

@@ -35,8 +35,18 @@ const bias = [0.5, -0.25];
 
 const samples = [pseudoRandom(inputs, 3), pseudoRandom(inputs, 4), [0.3, -0.7, 1.1]];
 
-function singleLayer(nodes: onnx.INodeProto[], initializers: onnx.ITensorProto[], extra: Partial<ModelParts> = {}): ModelParts {
-  return { nodes, initializers, input: valueInfo('x', [inputs]), output: valueInfo('y', [units]), ...extra };
+function singleLayer(
+  nodes: onnx.INodeProto[],
+  initializers: onnx.ITensorProto[],
+  extra: Partial<ModelParts> = {},
+): ModelParts {
+  return {
+    nodes,
+    initializers,
+    input: valueInfo('x', [inputs]),
+    output: valueInfo('y', [units]),
+    ...extra,
+  };
 }
 
 async function load(parts: ModelParts, name = 'model.onnx') {
@@ -56,7 +66,11 @@ function onlyDense(network: Network): DenseLayer {
 }
 
 /** Changes one weight and one bias value, saves, reopens and checks against onnxruntime. */
-async function assertRoundTrip(file: string, network: Network, save: (n: Network, out: string) => Promise<unknown>) {
+async function assertRoundTrip(
+  file: string,
+  network: Network,
+  save: (n: Network, out: string) => Promise<unknown>,
+) {
   const changed = cloneNetwork(network);
   const layer = onlyDense(changed);
   layer.kernel[1] = 0;
@@ -73,21 +87,40 @@ async function assertRoundTrip(file: string, network: Network, save: (n: Network
 describe('ONNX Gemm variants', () => {
   const cases = [
     { name: 'transB=1 with C', transB: 1, weights: kernel, alpha: 1, beta: 1, withC: true },
-    { name: 'transB=0 with C', transB: 0, weights: kernelInputsUnits, alpha: 1, beta: 1, withC: true },
+    {
+      name: 'transB=0 with C',
+      transB: 0,
+      weights: kernelInputsUnits,
+      alpha: 1,
+      beta: 1,
+      withC: true,
+    },
     { name: 'alpha and beta', transB: 1, weights: kernel, alpha: 0.5, beta: 2, withC: true },
     { name: 'no input C', transB: 0, weights: kernelInputsUnits, alpha: 1, beta: 1, withC: false },
   ];
   for (const testCase of cases) {
     it(`reads Gemm ${testCase.name}`, async () => {
       const dims = testCase.transB ? [units, inputs] : [inputs, units];
-      const attributes = [intAttr('transB', testCase.transB), floatAttr('alpha', testCase.alpha), floatAttr('beta', testCase.beta)];
+      const attributes = [
+        intAttr('transB', testCase.transB),
+        floatAttr('alpha', testCase.alpha),
+        floatAttr('beta', testCase.beta),
+      ];
       const gemmInputs = testCase.withC ? ['x', 'W', 'b'] : ['x', 'W'];
       const initializers = [floatTensor('W', dims, testCase.weights)];
       if (testCase.withC) initializers.push(floatTensor('b', [units], bias));
-      const { file, loaded } = await load(singleLayer([node('Gemm', gemmInputs, ['y'], attributes)], initializers));
+      const { file, loaded } = await load(
+        singleLayer([node('Gemm', gemmInputs, ['y'], attributes)], initializers),
+      );
       const layer = onlyDense(loaded.network);
-      assert.deepEqual([...layer.kernel], kernel.map((w) => w * testCase.alpha));
-      assert.deepEqual(layer.bias && [...layer.bias], testCase.withC ? bias.map((b) => b * testCase.beta) : null);
+      assert.deepEqual(
+        [...layer.kernel],
+        kernel.map((w) => w * testCase.alpha),
+      );
+      assert.deepEqual(
+        layer.bias && [...layer.bias],
+        testCase.withC ? bias.map((b) => b * testCase.beta) : null,
+      );
       assert.equal(loaded.canAddBias(layer.name), !testCase.withC);
       await assertMatchesOrt(file, loaded.network);
       await assertRoundTrip(file, loaded.network, loaded.save);
@@ -96,7 +129,10 @@ describe('ONNX Gemm variants', () => {
 
   it('adds input C to a Gemm', async () => {
     const attributes = [intAttr('transB', 1), floatAttr('beta', 0.5)];
-    const parts = singleLayer([node('Gemm', ['x', 'W'], ['y'], attributes)], [floatTensor('W', [units, inputs], kernel)]);
+    const parts = singleLayer(
+      [node('Gemm', ['x', 'W'], ['y'], attributes)],
+      [floatTensor('W', [units, inputs], kernel)],
+    );
     const { file, loaded } = await load(parts);
     const changed = cloneNetwork(loaded.network);
     onlyDense(changed).bias = Float32Array.from([0.125, -2]);
@@ -106,22 +142,34 @@ describe('ONNX Gemm variants', () => {
     const saved = onnx.ModelProto.decode(fs.readFileSync(out));
     assert.equal(saved.graph?.node?.[0].input?.length, 3);
     assert.equal(saved.graph?.node?.length, 1);
-    assert.deepEqual(onlyDense((await onnxFormat.open(out)).network).bias, Float32Array.from([0.125, -2]));
+    assert.deepEqual(
+      onlyDense((await onnxFormat.open(out)).network).bias,
+      Float32Array.from([0.125, -2]),
+    );
     await assertMatchesOrt(out, changed);
   });
 
   it('rejects Gemm with transA=1', async () => {
     const attributes = [intAttr('transA', 1), intAttr('transB', 1)];
-    const parts = singleLayer([node('Gemm', ['x', 'W'], ['y'], attributes)], [floatTensor('W', [units, inputs], kernel)]);
+    const parts = singleLayer(
+      [node('Gemm', ['x', 'W'], ['y'], attributes)],
+      [floatTensor('W', [units, inputs], kernel)],
+    );
     await assert.rejects(load(parts), /Gemm node 'Gemm_y' has transA=1.*transA=0 only/);
   });
 });
 
 describe('ONNX MatMul and Add', () => {
-  for (const order of [['p', 'b'], ['b', 'p']]) {
+  for (const order of [
+    ['p', 'b'],
+    ['b', 'p'],
+  ]) {
     it(`reads Add with bias ${order[0] === 'b' ? 'first' : 'second'}`, async () => {
       const nodes = [node('MatMul', ['x', 'W'], ['p']), node('Add', order, ['y'])];
-      const initializers = [floatTensor('W', [inputs, units], kernelInputsUnits), floatTensor('b', [units], bias)];
+      const initializers = [
+        floatTensor('W', [inputs, units], kernelInputsUnits),
+        floatTensor('b', [units], bias),
+      ];
       const { file, loaded } = await load(singleLayer(nodes, initializers));
       const layer = onlyDense(loaded.network);
       assert.deepEqual([...layer.kernel], kernel);
@@ -132,8 +180,13 @@ describe('ONNX MatMul and Add', () => {
   }
 
   it('reads a Transpose-fed weight', async () => {
-    const nodes = [node('Transpose', ['Wt'], ['W'], [{ name: 'perm', type: 7, ints: [1, 0] }]), node('MatMul', ['x', 'W'], ['y'])];
-    const { file, loaded } = await load(singleLayer(nodes, [floatTensor('Wt', [units, inputs], kernel, 'typed')]));
+    const nodes = [
+      node('Transpose', ['Wt'], ['W'], [{ name: 'perm', type: 7, ints: [1, 0] }]),
+      node('MatMul', ['x', 'W'], ['y']),
+    ];
+    const { file, loaded } = await load(
+      singleLayer(nodes, [floatTensor('Wt', [units, inputs], kernel, 'typed')]),
+    );
     const layer = onlyDense(loaded.network);
     assert.deepEqual([...layer.kernel], kernel);
     assert.equal(layer.bias, null);
@@ -143,7 +196,9 @@ describe('ONNX MatMul and Add', () => {
 
   it('inserts an Add for a new bias', async () => {
     const nodes = [node('MatMul', ['x', 'W'], ['y'])];
-    const { file, loaded } = await load(singleLayer(nodes, [floatTensor('W', [inputs, units], kernelInputsUnits)]));
+    const { file, loaded } = await load(
+      singleLayer(nodes, [floatTensor('W', [inputs, units], kernelInputsUnits)]),
+    );
     const changed = cloneNetwork(loaded.network);
     onlyDense(changed).bias = Float32Array.from([1, 2]);
     const out = path.join(path.dirname(file), 'biased.onnx');
@@ -168,9 +223,20 @@ describe('ONNX MatMul and Add', () => {
 describe('ONNX float16 initializers', () => {
   for (const storage of ['raw', 'typed'] as const) {
     it(`reads and writes float16 ${storage === 'raw' ? 'raw_data' : 'int32_data'}`, async () => {
-      const weights = halfTensor('W16', [inputs, units], kernelInputsUnits.map((w) => w / 3), storage);
-      const nodes = [node('Cast', ['W16'], ['W'], [intAttr('to', 1)]), node('MatMul', ['x', 'W'], ['p']), node('Add', ['p', 'b'], ['y'])];
-      const { file, loaded } = await load(singleLayer(nodes, [weights, floatTensor('b', [units], bias)]));
+      const weights = halfTensor(
+        'W16',
+        [inputs, units],
+        kernelInputsUnits.map((w) => w / 3),
+        storage,
+      );
+      const nodes = [
+        node('Cast', ['W16'], ['W'], [intAttr('to', 1)]),
+        node('MatMul', ['x', 'W'], ['p']),
+        node('Add', ['p', 'b'], ['y']),
+      ];
+      const { file, loaded } = await load(
+        singleLayer(nodes, [weights, floatTensor('b', [units], bias)]),
+      );
       const layer = onlyDense(loaded.network);
       kernel.forEach((w, i) => assert.ok(Math.abs(layer.kernel[i] - w / 3) < 1e-3));
       await assertMatchesOrt(file, loaded.network);
@@ -181,7 +247,10 @@ describe('ONNX float16 initializers', () => {
       const saved = onnx.ModelProto.decode(fs.readFileSync(out));
       const tensor = saved.graph?.initializer?.find((t) => t.name === 'W16') as onnx.TensorProto;
       assert.equal(tensor.dataType, FLOAT16);
-      assert.equal(storage === 'raw' ? tensor.rawData.length : tensor.int32Data.length, storage === 'raw' ? 12 : 6);
+      assert.equal(
+        storage === 'raw' ? tensor.rawData.length : tensor.int32Data.length,
+        storage === 'raw' ? 12 : 6,
+      );
       const reopened = (await onnxFormat.open(out)).network;
       const view = new DataView(new ArrayBuffer(2));
       view.setUint16(0, 0x2e66, true); // 0.1 rounded to float16
@@ -194,7 +263,11 @@ describe('ONNX float16 initializers', () => {
 
 describe('ONNX elementwise layers', () => {
   const activations = [
-    { op: 'LeakyRelu', attributes: [floatAttr('alpha', 0.2)], expected: { name: 'leaky_relu', alpha: 0.2 } },
+    {
+      op: 'LeakyRelu',
+      attributes: [floatAttr('alpha', 0.2)],
+      expected: { name: 'leaky_relu', alpha: 0.2 },
+    },
     { op: 'Elu', attributes: [floatAttr('alpha', 0.7)], expected: { name: 'elu', alpha: 0.7 } },
     { op: 'Selu', attributes: [], expected: { name: 'selu' } },
     { op: 'Tanh', attributes: [], expected: { name: 'tanh' } },
@@ -203,27 +276,50 @@ describe('ONNX elementwise layers', () => {
   ];
   for (const activation of activations) {
     it(`reads ${activation.op} after Gemm`, async () => {
-      const nodes = [node('Gemm', ['x', 'W', 'b'], ['z'], [intAttr('transB', 1)]), node(activation.op, ['z'], ['y'], activation.attributes)];
-      const initializers = [floatTensor('W', [units, inputs], kernel.map((w) => w / 4)), floatTensor('b', [units], bias)];
+      const nodes = [
+        node('Gemm', ['x', 'W', 'b'], ['z'], [intAttr('transB', 1)]),
+        node(activation.op, ['z'], ['y'], activation.attributes),
+      ];
+      const initializers = [
+        floatTensor(
+          'W',
+          [units, inputs],
+          kernel.map((w) => w / 4),
+        ),
+        floatTensor('b', [units], bias),
+      ];
       const { file, loaded } = await load(singleLayer(nodes, initializers));
       const layer = onlyDense(loaded.network);
       assert.equal(layer.activation.name, activation.expected.name);
-      if (activation.expected.alpha) assert.ok(Math.abs((layer.activation.alpha ?? 0) - activation.expected.alpha) < 1e-6);
+      if (activation.expected.alpha)
+        assert.ok(Math.abs((layer.activation.alpha ?? 0) - activation.expected.alpha) < 1e-6);
       await assertMatchesOrt(file, loaded.network);
     });
   }
 
   it('reads Scaler, Flatten, Dropout and Identity', async () => {
     const nodes = [
-      node('Scaler', ['x'], ['s'], [floatsAttr('offset', [0.5, -1, 2]), floatsAttr('scale', [2, 0.5, 1.5])], 'ai.onnx.ml'),
+      node(
+        'Scaler',
+        ['x'],
+        ['s'],
+        [floatsAttr('offset', [0.5, -1, 2]), floatsAttr('scale', [2, 0.5, 1.5])],
+        'ai.onnx.ml',
+      ),
       node('Flatten', ['s'], ['f'], [intAttr('axis', 1)]),
       node('Dropout', ['f'], ['d']),
       node('Identity', ['d'], ['i']),
       node('Gemm', ['i', 'W', 'b'], ['y'], [intAttr('transB', 1)]),
     ];
-    const initializers = [floatTensor('W', [units, inputs], kernel), floatTensor('b', [units], bias)];
+    const initializers = [
+      floatTensor('W', [units, inputs], kernel),
+      floatTensor('b', [units], bias),
+    ];
     const { file, loaded } = await load(singleLayer(nodes, initializers, { ml: true }));
-    assert.deepEqual(loaded.network.layers.map((layer) => layer.kind), ['scale', 'reshape', 'identity', 'identity', 'dense']);
+    assert.deepEqual(
+      loaded.network.layers.map((layer) => layer.kind),
+      ['scale', 'reshape', 'identity', 'identity', 'dense'],
+    );
     const scale = loaded.network.layers[0];
     assert.equal(scale.kind, 'scale');
     if (scale.kind === 'scale') assert.deepEqual([...scale.offset], [0.5, -1, 2]);
@@ -232,7 +328,10 @@ describe('ONNX elementwise layers', () => {
 
   it('reads a 4-D input with Reshape', async () => {
     const nodes = [node('Reshape', ['x', 'shape'], ['r']), node('MatMul', ['r', 'W'], ['y'])];
-    const initializers = [int64Tensor('shape', [-1, inputs]), floatTensor('W', [inputs, units], kernelInputsUnits)];
+    const initializers = [
+      int64Tensor('shape', [-1, inputs]),
+      floatTensor('W', [inputs, units], kernelInputsUnits),
+    ];
     const parts = singleLayer(nodes, initializers, { input: valueInfo('x', [1, 3, 1]) });
     const { file, loaded } = await load(parts);
     assert.deepEqual(loaded.network.inputShape, [1, 3, 1]);
@@ -241,8 +340,14 @@ describe('ONNX elementwise layers', () => {
   });
 
   it('keeps unknown operators opaque', async () => {
-    const nodes = [node('Gemm', ['x', 'W', 'b'], ['z'], [intAttr('transB', 1)]), node('Abs', ['z'], ['y'])];
-    const initializers = [floatTensor('W', [units, inputs], kernel), floatTensor('b', [units], bias)];
+    const nodes = [
+      node('Gemm', ['x', 'W', 'b'], ['z'], [intAttr('transB', 1)]),
+      node('Abs', ['z'], ['y']),
+    ];
+    const initializers = [
+      floatTensor('W', [units, inputs], kernel),
+      floatTensor('b', [units], bias),
+    ];
     const { loaded } = await load(singleLayer(nodes, initializers));
     const opaque = loaded.network.layers[1];
     assert.equal(opaque.kind, 'opaque');
