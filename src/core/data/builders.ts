@@ -6,7 +6,8 @@ export class Float64Builder {
   length = 0;
 
   push(value: number): void {
-    if (this.length === this.data.length) this.data = grow(this.data, new Float64Array(this.data.length * 2));
+    if (this.length === this.data.length)
+      this.data = grow(this.data, new Float64Array(this.data.length * 2));
     this.data[this.length++] = value;
   }
 
@@ -22,7 +23,8 @@ export class Int32Builder {
   length = 0;
 
   push(value: number): void {
-    if (this.length === this.data.length) this.data = grow(this.data, new Int32Array(this.data.length * 2));
+    if (this.length === this.data.length)
+      this.data = grow(this.data, new Int32Array(this.data.length * 2));
     this.data[this.length++] = value;
   }
 

@@ -18,23 +18,37 @@ export function columnName(layout: ColumnLayout, index: number): string {
  * Resolves one column by header name, else by zero-based index; a negative index counts from
  * the end, so -1 is the last column.
  */
-export function resolveColumn(file: string, layout: ColumnLayout, spec: string | number, option: string): number {
+export function resolveColumn(
+  file: string,
+  layout: ColumnLayout,
+  spec: string | number,
+  option: string,
+): number {
   const text = String(spec).trim();
   const byName = layout.names?.indexOf(text) ?? -1;
   if (byName >= 0) {
     if (layout.names!.lastIndexOf(text) !== byName) {
-      throw new DataError(file, `${option}: the header names ${JSON.stringify(text)} twice; choose the column by index.`);
+      throw new DataError(
+        file,
+        `${option}: the header names ${JSON.stringify(text)} twice; choose the column by index.`,
+      );
     }
     return byName;
   }
   if (/^-?\d+$/.test(text)) {
     const index = Number(text) < 0 ? layout.count + Number(text) : Number(text);
     if (index < 0 || index >= layout.count) {
-      throw new DataError(file, `${option}: column ${text} is out of range; the file has ${layout.count} columns (0-${layout.count - 1}).`);
+      throw new DataError(
+        file,
+        `${option}: column ${text} is out of range; the file has ${layout.count} columns (0-${layout.count - 1}).`,
+      );
     }
     return index;
   }
-  throw new DataError(file, `${option}: no column named ${JSON.stringify(text)}; ${listColumns(layout)}.`);
+  throw new DataError(
+    file,
+    `${option}: no column named ${JSON.stringify(text)}; ${listColumns(layout)}.`,
+  );
 }
 
 /**
@@ -45,12 +59,17 @@ export function resolveFeatureColumns(file: string, layout: ColumnLayout, spec: 
   const columns: number[] = [];
   for (const rawToken of spec.split(',')) {
     const token = rawToken.trim();
-    if (token.length === 0) throw new DataError(file, `features: empty entry in ${JSON.stringify(spec)}.`);
+    if (token.length === 0)
+      throw new DataError(file, `features: empty entry in ${JSON.stringify(spec)}.`);
     const range = /^(\d+)\s*-\s*(\d+)$/.exec(token);
     if (range && !layout.names?.includes(token)) {
       const first = resolveColumn(file, layout, range[1], 'features');
       const last = resolveColumn(file, layout, range[2], 'features');
-      if (last < first) throw new DataError(file, `features: range ${token} runs backwards; write ${last}-${first}.`);
+      if (last < first)
+        throw new DataError(
+          file,
+          `features: range ${token} runs backwards; write ${last}-${first}.`,
+        );
       for (let column = first; column <= last; column++) columns.push(column);
     } else {
       columns.push(resolveColumn(file, layout, token, 'features'));
@@ -58,7 +77,8 @@ export function resolveFeatureColumns(file: string, layout: ColumnLayout, spec: 
   }
   const seen = new Set<number>();
   for (const column of columns) {
-    if (seen.has(column)) throw new DataError(file, `features: ${columnName(layout, column)} is listed twice.`);
+    if (seen.has(column))
+      throw new DataError(file, `features: ${columnName(layout, column)} is listed twice.`);
     seen.add(column);
   }
   return columns;
@@ -68,7 +88,7 @@ function listColumns(layout: ColumnLayout): string {
   if (!layout.names) {
     return `the first line read has no header, so choose columns by index 0-${layout.count - 1} or skip the lines above the header with --skip-lines`;
   }
-  const shown = layout.names.slice(0, 12).map((name) => JSON.stringify(name));
+  const firstNames = layout.names.slice(0, 12).map((name) => JSON.stringify(name));
   const more = layout.names.length > 12 ? `, and ${layout.names.length - 12} more` : '';
-  return `the header has ${shown.join(', ')}${more}`;
+  return `the header has ${firstNames.join(', ')}${more}`;
 }

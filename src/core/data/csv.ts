@@ -54,7 +54,11 @@ interface Accumulator {
 }
 
 /** Reads a delimited text file into features and, when a label column is chosen, labels. */
-export async function readCsv(source: DataSource, options: CsvOptions, task: TaskOptions = {}): Promise<RawData> {
+export async function readCsv(
+  source: DataSource,
+  options: CsvOptions,
+  task: TaskOptions = {},
+): Promise<RawData> {
   const skipLines = checkSkipLines(source.file, options.skipLines);
   const text = decodeText(source.bytes);
   const delimiter = detectDelimiter(text, skipLines);
@@ -69,7 +73,10 @@ export async function readCsv(source: DataSource, options: CsvOptions, task: Tas
     }
     addRow(source.file, selection, fields, info.lines, rows);
     if (++count % recordsPerChunk === 0) {
-      task.onProgress?.({ fraction: info.bytes / Math.max(1, text.length), message: `Reading ${source.name}` });
+      task.onProgress?.({
+        fraction: info.bytes / Math.max(1, text.length),
+        message: `Reading ${source.name}`,
+      });
       await checkpoint(task.signal);
     }
   }
@@ -108,7 +115,9 @@ async function* parseRecords(
     for await (const item of parser) yield item as ParsedRecord;
   } catch (error) {
     if (!(error instanceof CsvError)) throw error;
-    throw new DataError(file, `is not valid CSV: ${error.message.replace(/\s+/g, ' ')}`, { cause: error });
+    throw new DataError(file, `is not valid CSV: ${error.message.replace(/\s+/g, ' ')}`, {
+      cause: error,
+    });
   }
 }
 
@@ -131,7 +140,8 @@ export function detectDelimiter(text: string, skipLines: number): string {
       bestCount = counts[0];
     }
   }
-  if (bestCount === 0 && sample.length > 0 && sample.every((line) => /\S\s+\S/.test(line.trim()))) return ' ';
+  if (bestCount === 0 && sample.length > 0 && sample.every((line) => /\S\s+\S/.test(line.trim())))
+    return ' ';
   return best;
 }
 
@@ -149,27 +159,53 @@ function countOutsideQuotes(line: string, delimiter: string): number {
  * Reads the first record: it is a header when none of its non-empty fields is a number.
  * Then resolves the label and feature columns against it.
  */
-function selectColumns(file: string, first: string[], line: number, options: CsvOptions): Selection {
+function selectColumns(
+  file: string,
+  first: string[],
+  line: number,
+  options: CsvOptions,
+): Selection {
   const filled = first.filter((field) => field.trim().length > 0);
   const isHeader = filled.length > 0 && filled.every((field) => toNumber(field) === null);
-  const layout: ColumnLayout = { count: first.length, names: isHeader ? first.map((name) => name.trim()) : null };
+  const layout: ColumnLayout = {
+    count: first.length,
+    names: isHeader ? first.map((name) => name.trim()) : null,
+  };
   if (options.singleColumn && layout.count !== 1) {
-    throw new DataError(file, `line ${line} has ${layout.count} columns, but a labels file must have one.`);
+    throw new DataError(
+      file,
+      `line ${line} has ${layout.count} columns, but a labels file must have one.`,
+    );
   }
-  const label = options.labelColumn === undefined ? null : resolveColumn(file, layout, options.labelColumn, 'labelColumn');
+  const label =
+    options.labelColumn === undefined
+      ? null
+      : resolveColumn(file, layout, options.labelColumn, 'labelColumn');
   let features: number[];
   if (options.features !== undefined) {
-    features = options.features.trim() === '' ? [] : resolveFeatureColumns(file, layout, options.features);
+    features =
+      options.features.trim() === '' ? [] : resolveFeatureColumns(file, layout, options.features);
     if (label !== null && features.includes(label)) {
-      throw new DataError(file, `features include the label ${columnName(layout, label)}; leave it out of --features.`);
+      throw new DataError(
+        file,
+        `features include the label ${columnName(layout, label)}; leave it out of --features.`,
+      );
     }
   } else {
-    features = Array.from({ length: layout.count }, (_, column) => column).filter((column) => column !== label);
+    features = Array.from({ length: layout.count }, (_, column) => column).filter(
+      (column) => column !== label,
+    );
   }
   return { layout, label, features, firstDataLine: isHeader ? -1 : line };
 }
 
-function addRow(file: string, selection: Selection, fields: string[], line: number, rows: Accumulator): void {
+function addRow(
+  file: string,
+  selection: Selection,
+  fields: string[],
+  line: number,
+  rows: Accumulator,
+): void {
   const { layout } = selection;
   if (selection.firstDataLine < 0) selection.firstDataLine = line;
   if (fields.length !== layout.count) {
@@ -188,18 +224,30 @@ function addRow(file: string, selection: Selection, fields: string[], line: numb
   if (selection.label !== null) {
     const label = fields[selection.label].trim();
     if (label.length === 0) {
-      throw new DataError(file, `line ${line}: the label in ${columnName(layout, selection.label)} is empty; fill it in or remove the row.`);
+      throw new DataError(
+        file,
+        `line ${line}: the label in ${columnName(layout, selection.label)} is empty; fill it in or remove the row.`,
+      );
     }
     rows.labels.push(label);
   }
   rows.lines.push(line);
 }
 
-function fieldError(file: string, selection: Selection, field: string, line: number, column: number): DataError {
+function fieldError(
+  file: string,
+  selection: Selection,
+  field: string,
+  line: number,
+  column: number,
+): DataError {
   const where = `line ${line}, ${columnName(selection.layout, column)}`;
   const hint = skipHint(selection, line);
   if (field.trim() === '') {
-    return new DataError(file, `${where}: missing value; fill it in or leave the column out with --features${hint}.`);
+    return new DataError(
+      file,
+      `${where}: missing value; fill it in or leave the column out with --features${hint}.`,
+    );
   }
   const fix =
     selection.label === null

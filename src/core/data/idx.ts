@@ -15,11 +15,31 @@ interface IdxType {
 
 const idxTypes: Record<number, IdxType> = {
   0x08: { name: 'unsigned byte', size: 1, read: (bytes) => bytes },
-  0x09: { name: 'signed byte', size: 1, read: (bytes) => new Int8Array(bytes.buffer, bytes.byteOffset, bytes.length) },
-  0x0b: { name: 'short', size: 2, read: (bytes, count) => readBigEndian(bytes, count, 2, Int16Array) },
-  0x0c: { name: 'int', size: 4, read: (bytes, count) => readBigEndian(bytes, count, 4, Int32Array) },
-  0x0d: { name: 'float', size: 4, read: (bytes, count) => readBigEndian(bytes, count, 4, Float32Array) },
-  0x0e: { name: 'double', size: 8, read: (bytes, count) => readBigEndian(bytes, count, 8, Float64Array) },
+  0x09: {
+    name: 'signed byte',
+    size: 1,
+    read: (bytes) => new Int8Array(bytes.buffer, bytes.byteOffset, bytes.length),
+  },
+  0x0b: {
+    name: 'short',
+    size: 2,
+    read: (bytes, count) => readBigEndian(bytes, count, 2, Int16Array),
+  },
+  0x0c: {
+    name: 'int',
+    size: 4,
+    read: (bytes, count) => readBigEndian(bytes, count, 4, Int32Array),
+  },
+  0x0d: {
+    name: 'float',
+    size: 4,
+    read: (bytes, count) => readBigEndian(bytes, count, 4, Float32Array),
+  },
+  0x0e: {
+    name: 'double',
+    size: 8,
+    read: (bytes, count) => readBigEndian(bytes, count, 8, Float64Array),
+  },
 };
 
 /** Decodes an IDX file after checking that its declared shape matches its length. */
@@ -27,7 +47,10 @@ export function readIdx(file: string, bytes: Uint8Array): NdArray {
   const type = idxTypes[bytes[2]];
   const rank = bytes[3];
   if (bytes[0] !== 0 || bytes[1] !== 0 || !type || rank === 0) {
-    throw new DataError(file, 'is not an IDX file (invalid magic number); expected MNIST-style IDX data.');
+    throw new DataError(
+      file,
+      'is not an IDX file (invalid magic number); expected MNIST-style IDX data.',
+    );
   }
   const dataOffset = 4 + 4 * rank;
   if (bytes.length < dataOffset) throw new DataError(file, 'has a truncated IDX header.');
@@ -37,10 +60,11 @@ export function readIdx(file: string, bytes: Uint8Array): NdArray {
   const declared = count * type.size;
   const available = bytes.length - dataOffset;
   if (declared !== available) {
-    const problem = declared > available ? 'the file is truncated or corrupt' : 'the file has extra bytes';
+    const problem =
+      declared > available ? 'the file is truncated or corrupt' : 'the file has extra bytes';
     throw new DataError(
       file,
-      `declares ${shape.join(' × ')} ${type.name} values (${declared} bytes) but holds ${available} ` +
+      `declares ${shape.join(' × ')} ${type.name} values (${declared} bytes) but has ${available} ` +
         `bytes after the header; ${problem}.`,
     );
   }
@@ -56,6 +80,7 @@ function readBigEndian<T extends NumericArray>(
   const copy = bytes.slice();
   swapBytes(copy, size);
   const values = new Type(copy.buffer);
-  if (values.length !== count) throw new Error(`IDX decoder read ${values.length} values, expected ${count}.`);
+  if (values.length !== count)
+    throw new Error(`IDX decoder read ${values.length} values, expected ${count}.`);
   return values;
 }

@@ -9,7 +9,14 @@ import { finalizeLabels, type Labels } from './labels';
 import { readNpy } from './npy';
 import { readNpz, readNpzLabels } from './npz';
 import { preprocessRows, resolvePreprocessing, selectRows } from './preprocess';
-import { arrayToLabels, arrayToRaw, describeRow, labelCount, type RawData, type RawLabels } from './raw';
+import {
+  arrayToLabels,
+  arrayToRaw,
+  describeRow,
+  labelCount,
+  type RawData,
+  type RawLabels,
+} from './raw';
 import { readSource, type DataSource } from './source';
 import type { DataOptions, Dataset } from './types';
 
@@ -21,23 +28,26 @@ export async function loadDataset(options: DataOptions, task: TaskOptions = {}):
   const file = options.data;
   throwIfCancelled(task.signal);
   const source = await readSource(file);
-  const raw = await readFeatures(source, options, subProgress(task.onProgress, 0, 0.6), task.signal);
+  const reading = subProgress(task.onProgress, 0, 0.6);
+  const raw = await readFeatures(source, options, reading, task.signal);
   if (options.labels !== undefined) await attachLabelsFile(raw, options, task.signal);
   checkShape(file, raw);
+
+  // Labels are mapped over the whole file, so class indices do not depend on --rows.
   const rows = selectRows(file, options.rows, raw.samples);
+  const labels = raw.labels
+    ? finalizeLabels(file, raw.labels, (index) => describeRow(raw, index), options.labelKind)
+    : null;
   const preprocessing = resolvePreprocessing(file, options, raw.featureCount);
   const features = await preprocessRows(file, raw, rows, preprocessing, {
     signal: task.signal,
     onProgress: subProgress(task.onProgress, 0.6, 1),
   });
-  const labels = raw.labels
-    ? finalizeLabels(file, raw.labels, (index) => describeRow(raw, index), options.labelKind)
-    : null;
-  const samples = rows[1] - rows[0];
   task.onProgress?.({ fraction: 1, message: `Loaded ${source.name}` });
+
   return {
     source: file,
-    samples,
+    samples: rows[1] - rows[0],
     featureCount: raw.featureCount,
     features,
     sampleShape: raw.sampleShape,
@@ -66,12 +76,19 @@ async function readFeatures(
       return arrayToRaw(file, readIdx(file, bytes), 'the IDX data');
     case 'npz': {
       const arrays = readNpz(file, bytes, options.featuresKey, options.labelsKey);
-      return withLabels(file, arrayToRaw(file, arrays.features, `array ${JSON.stringify(arrays.featuresKey)}`), arrays);
+      return withLabels(
+        file,
+        arrayToRaw(file, arrays.features, `array ${JSON.stringify(arrays.featuresKey)}`),
+        arrays,
+      );
     }
     case 'json': {
       const arrays = readJson(file, bytes, options.featuresKey, options.labelsKey);
-      const what = arrays.featuresKey === undefined ? 'the array' : `key ${JSON.stringify(arrays.featuresKey)}`;
-      return withLabels(file, arrayToRaw(file, arrays.features, what), arrays);
+      const arrayName =
+        arrays.featuresKey === undefined
+          ? 'the array'
+          : `key ${JSON.stringify(arrays.featuresKey)}`;
+      return withLabels(file, arrayToRaw(file, arrays.features, arrayName), arrays);
     }
   }
 }
@@ -83,40 +100,58 @@ function withLabels(
 ): RawData {
   if (!arrays.labels || arrays.labelsKey === undefined) return raw;
   const name = JSON.stringify(arrays.labelsKey);
-  return { ...raw, labels: arrayToLabels(file, arrays.labels, `labels ${name}`), labelSource: `labels ${name}` };
+  return {
+    ...raw,
+    labels: arrayToLabels(file, arrays.labels, `labels ${name}`),
+    labelSource: `labels ${name}`,
+  };
 }
 
 /** Label columns, feature lists and skipped lines select text columns, so they apply to CSV only. */
 function rejectCsvOptions(source: DataSource, options: DataOptions): void {
-  const given = [
+  const csvOptions = [
     options.labelColumn !== undefined ? '--label-column' : null,
     options.features !== undefined ? '--features' : null,
     (options.skipLines ?? 0) > 0 ? '--skip-lines' : null,
   ].filter((name): name is string => name !== null);
-  if (given.length > 0) {
+  if (csvOptions.length > 0) {
     throw new DataError(
       source.file,
-      `${given.join(' and ')} ${given.length > 1 ? 'apply' : 'applies'} only to CSV files, but this is ` +
-        `${source.format.toUpperCase()} data; drop ${given.length > 1 ? 'them' : 'it'}.`,
+      `${csvOptions.join(' and ')} ${csvOptions.length > 1 ? 'apply' : 'applies'} only to CSV files, but this is ` +
+        `${source.format.toUpperCase()} data; drop ${csvOptions.length > 1 ? 'them' : 'it'}.`,
     );
   }
 }
 
-async function attachLabelsFile(raw: RawData, options: DataOptions, signal: AbortSignal | undefined): Promise<void> {
+async function attachLabelsFile(
+  raw: RawData,
+  options: DataOptions,
+  signal: AbortSignal | undefined,
+): Promise<void> {
   if (options.labelColumn !== undefined) {
-    throw new DataError(options.data, 'labels come from both --label-column and --labels; choose one.');
+    throw new DataError(
+      options.data,
+      'labels come from both --label-column and --labels; choose one.',
+    );
   }
   const file = options.labels!;
   const labels = await readLabelsFile(await readSource(file), options, signal);
   const count = labelCount(labels);
   if (count !== raw.samples) {
-    throw new DataError(file, `has ${count} labels but ${path.basename(options.data)} has ${raw.samples} samples; they must match.`);
+    throw new DataError(
+      file,
+      `has ${count} labels but ${path.basename(options.data)} has ${raw.samples} samples; they must match.`,
+    );
   }
   raw.labels = labels;
   raw.labelSource = `labels from ${path.basename(file)}`;
 }
 
-async function readLabelsFile(source: DataSource, options: DataOptions, signal: AbortSignal | undefined): Promise<RawLabels> {
+async function readLabelsFile(
+  source: DataSource,
+  options: DataOptions,
+  signal: AbortSignal | undefined,
+): Promise<RawLabels> {
   const { file, bytes } = source;
   switch (source.format) {
     case 'csv':
@@ -135,12 +170,19 @@ async function readLabelsFile(source: DataSource, options: DataOptions, signal: 
 }
 
 function checkShape(file: string, raw: RawData): void {
-  if (raw.samples === 0) throw new DataError(file, 'contains no samples; choose a file with data rows.');
+  if (raw.samples === 0)
+    throw new DataError(file, 'contains no samples; choose a file with data rows.');
   if (raw.featureCount === 0) {
-    throw new DataError(file, 'has no feature values per sample; check --features and --label-column.');
+    throw new DataError(
+      file,
+      'has no feature values per sample; check --features and --label-column.',
+    );
   }
   if (raw.labels && labelCount(raw.labels) !== raw.samples) {
-    throw new DataError(file, `has ${labelCount(raw.labels)} labels for ${raw.samples} samples; they must match.`);
+    throw new DataError(
+      file,
+      `has ${labelCount(raw.labels)} labels for ${raw.samples} samples; they must match.`,
+    );
   }
 }
 
@@ -152,7 +194,9 @@ function describe(
   preprocessing: string | null,
 ): string {
   const shape = raw.sampleShape.length > 1 ? ` (${raw.sampleShape.join('×')})` : '';
-  const parts = [`${end - start} samples × ${raw.featureCount} features${shape} from ${source.name}`];
+  const parts = [
+    `${end - start} samples × ${raw.featureCount} features${shape} from ${source.name}`,
+  ];
   if (start !== 0 || end !== raw.samples) parts.push(`rows ${start}:${end} of ${raw.samples}`);
   parts.push(labels ? `${raw.labelSource} (${describeLabels(labels)})` : 'no labels');
   if (preprocessing) parts.push(preprocessing);

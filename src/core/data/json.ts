@@ -23,12 +23,18 @@ export function readJson(
   const value = parseJson(file, bytes);
   if (Array.isArray(value)) {
     if (featuresKey !== undefined || labelsKey !== undefined) {
-      throw new DataError(file, 'is a plain JSON array, so featuresKey and labelsKey do not apply; drop them.');
+      throw new DataError(
+        file,
+        'is a plain JSON array, so featuresKey and labelsKey do not apply; drop them.',
+      );
     }
     return { features: jsonToArray(file, value, 'the array') };
   }
   if (value === null || typeof value !== 'object') {
-    throw new DataError(file, 'holds a single JSON value; expected an array of samples or {"x": [...], "y": [...]}.');
+    throw new DataError(
+      file,
+      'contains a single JSON value; expected an array of samples or {"x": [...], "y": [...]}.',
+    );
   }
   const record = value as Record<string, unknown>;
   const keys = Object.keys(record);
@@ -36,32 +42,49 @@ export function readJson(
   const labels = labelsKey ?? defaultLabelKeys.find((key) => key in record);
   const listed = keys.map((key) => JSON.stringify(key)).join(', ') || 'none';
   if (features === undefined || !(features in record)) {
-    const name = features === undefined ? `one of ${defaultFeatureKeys.join('/')}` : JSON.stringify(features);
-    throw new DataError(file, `has no features key ${name}; its keys are ${listed}. Choose one with featuresKey.`);
+    const name =
+      features === undefined ? `one of ${defaultFeatureKeys.join('/')}` : JSON.stringify(features);
+    throw new DataError(
+      file,
+      `has no features key ${name}; its keys are ${listed}. Choose one with featuresKey.`,
+    );
   }
   if (labels !== undefined && !(labels in record)) {
-    throw new DataError(file, `has no labels key ${JSON.stringify(labels)}; its keys are ${listed}.`);
+    throw new DataError(
+      file,
+      `has no labels key ${JSON.stringify(labels)}; its keys are ${listed}.`,
+    );
   }
   return {
     featuresKey: features,
     features: jsonToArray(file, record[features], `key ${JSON.stringify(features)}`),
     labelsKey: labels,
-    labels: labels === undefined ? undefined : jsonToArray(file, record[labels], `key ${JSON.stringify(labels)}`),
+    labels:
+      labels === undefined
+        ? undefined
+        : jsonToArray(file, record[labels], `key ${JSON.stringify(labels)}`),
   };
 }
 
 /** Reads a separate labels file: a JSON array, or an object with `labelsKey`, a default name or one key. */
 export function readJsonLabels(file: string, bytes: Uint8Array, labelsKey?: string): NdArray {
   const value = parseJson(file, bytes);
-  if (Array.isArray(value) && labelsKey === undefined) return jsonToArray(file, value, 'the labels');
+  if (Array.isArray(value) && labelsKey === undefined)
+    return jsonToArray(file, value, 'the labels');
   if (value === null || typeof value !== 'object' || Array.isArray(value)) {
     throw new DataError(file, 'is not a JSON array of labels or an object with a labels key.');
   }
   const keys = Object.keys(value);
-  const key = labelsKey ?? defaultLabelKeys.find((name) => keys.includes(name)) ?? (keys.length === 1 ? keys[0] : undefined);
+  const key =
+    labelsKey ??
+    defaultLabelKeys.find((name) => keys.includes(name)) ??
+    (keys.length === 1 ? keys[0] : undefined);
   if (key === undefined || !keys.includes(key)) {
     const listed = keys.map((name) => JSON.stringify(name)).join(', ') || 'none';
-    throw new DataError(file, `has no labels key ${key === undefined ? defaultLabelKeys.join('/') : JSON.stringify(key)}; its keys are ${listed}.`);
+    throw new DataError(
+      file,
+      `has no labels key ${key === undefined ? defaultLabelKeys.join('/') : JSON.stringify(key)}; its keys are ${listed}.`,
+    );
   }
   return jsonToArray(file, (value as Record<string, unknown>)[key], `key ${JSON.stringify(key)}`);
 }
@@ -79,12 +102,12 @@ function parseJson(file: string, bytes: Uint8Array): unknown {
  * Converts nested JSON arrays into a C-order array. The first element fixes the shape, and every
  * other sample must match it; leaves are numbers, or strings in a one-dimensional array of labels.
  */
-export function jsonToArray(file: string, value: unknown, what: string): NdArray {
-  if (!Array.isArray(value)) throw new DataError(file, `${what} is not an array.`);
+export function jsonToArray(file: string, value: unknown, arrayName: string): NdArray {
+  if (!Array.isArray(value)) throw new DataError(file, `${arrayName} is not an array.`);
   const shape: number[] = [];
   for (let level: unknown = value; Array.isArray(level); level = level[0]) shape.push(level.length);
   if (shape.length === 1 && value.length > 0 && typeof value[0] === 'string') {
-    return { shape, data: value.map((item, index) => checkString(file, item, index, what)) };
+    return { shape, data: value.map((item, index) => checkString(file, item, index, arrayName)) };
   }
   const data = new Float64Array(shapeSize(shape));
   let offset = 0;
@@ -93,7 +116,7 @@ export function jsonToArray(file: string, value: unknown, what: string): NdArray
       if (typeof node !== 'number') {
         throw new DataError(
           file,
-          `${what}: sample ${sample} (zero-based) holds ${JSON.stringify(node)}, not a number.`,
+          `${arrayName}: sample ${sample} (zero-based) contains ${JSON.stringify(node)}, not a number.`,
         );
       }
       data[offset++] = node;
@@ -103,7 +126,7 @@ export function jsonToArray(file: string, value: unknown, what: string): NdArray
       const found = Array.isArray(node) ? `${node.length} entries` : JSON.stringify(node);
       throw new DataError(
         file,
-        `${what}: sample ${sample} (zero-based) has ${found} at depth ${axis}, but sample 0 has ${shape[axis]}; ` +
+        `${arrayName}: sample ${sample} (zero-based) has ${found} at depth ${axis}, but sample 0 has ${shape[axis]}; ` +
           'every sample must have the same shape.',
       );
     }
@@ -113,9 +136,12 @@ export function jsonToArray(file: string, value: unknown, what: string): NdArray
   return { shape, data };
 }
 
-function checkString(file: string, item: unknown, index: number, what: string): string {
+function checkString(file: string, item: unknown, index: number, arrayName: string): string {
   if (typeof item !== 'string') {
-    throw new DataError(file, `${what}: entry ${index} (zero-based) is ${JSON.stringify(item)}, but entry 0 is text.`);
+    throw new DataError(
+      file,
+      `${arrayName}: entry ${index} (zero-based) is ${JSON.stringify(item)}, but entry 0 is text.`,
+    );
   }
   return item;
 }

@@ -12,7 +12,7 @@ export interface Labels {
   classNames?: string[];
   /** Number of distinct classes, for class labels. */
   classCount?: number;
-  /** What was converted, for the description. */
+  /** Conversion applied to the labels, for the description. */
   note?: string;
 }
 
@@ -30,14 +30,20 @@ export function finalizeLabels(
 ): Labels {
   if (raw.kind === 'text') {
     if (kind === 'value') {
-      throw new DataError(file, `labels are text (e.g. ${JSON.stringify(raw.values[0])}), so they cannot be regression values.`);
+      throw new DataError(
+        file,
+        `labels are text (e.g. ${JSON.stringify(raw.values[0])}), so they cannot be regression values.`,
+      );
     }
     return mapTextLabels(raw.values);
   }
   const { values, width } = raw;
   for (let index = 0; index < values.length; index++) {
     if (!Number.isFinite(values[index])) {
-      throw new DataError(file, `${describeRow(Math.floor(index / width))}: label ${values[index]} is not a finite number.`);
+      throw new DataError(
+        file,
+        `${describeRow(Math.floor(index / width))}: label ${values[index]} is not a finite number.`,
+      );
     }
   }
   if (width === 1) return numericLabels(file, values, kind);
@@ -45,7 +51,10 @@ export function finalizeLabels(
     const indices = oneHotToIndices(values, width);
     if (indices) return { ...classLabels(indices), note: 'one-hot labels as class indices' };
     if (kind === 'class') {
-      throw new DataError(file, `labels have ${width} values per sample and are not one-hot, so they cannot be classes.`);
+      throw new DataError(
+        file,
+        `labels have ${width} values per sample and are not one-hot, so they cannot be classes.`,
+      );
     }
   }
   return { values: Float32Array.from(values), width, kind: 'value' };
@@ -67,7 +76,10 @@ function numericLabels(file: string, values: ArrayLike<number>, kind?: 'class' |
     return { values: Float32Array.from(values), width: 1, kind: 'value' };
   }
   if (!integers) {
-    throw new DataError(file, 'class labels must be whole numbers of at least 0; these are not, so they are regression values.');
+    throw new DataError(
+      file,
+      'class labels must be whole numbers of at least 0; these are not, so they are regression values.',
+    );
   }
   return classLabels(Float32Array.from(values));
 }

@@ -22,9 +22,9 @@ interface NpyHeader {
   dataOffset: number;
 }
 
-/** Decodes one `.npy` file (or `.npz` entry) into a C-order array; `what` names it in messages. */
-export function readNpy(file: string, bytes: Uint8Array, what = 'the array'): NdArray {
-  const header = parseHeader(file, bytes, what);
+/** Decodes one `.npy` file (or `.npz` entry) into a C-order array; `arrayName` names it in messages. */
+export function readNpy(file: string, bytes: Uint8Array, arrayName = 'the array'): NdArray {
+  const header = parseHeader(file, bytes, arrayName);
   const { dtype, shape } = header;
   const declared = shapeSize(shape) * dtype.itemSize;
   const available = bytes.length - header.dataOffset;
@@ -32,19 +32,22 @@ export function readNpy(file: string, bytes: Uint8Array, what = 'the array'): Nd
   if (declared > available) {
     throw new DataError(
       file,
-      `${what} declares shape (${shape.join(', ')}) of ${dtype.text}, ${declared} bytes, but only ` +
+      `${arrayName} declares shape (${shape.join(', ')}) of ${dtype.text}, ${declared} bytes, but only ` +
         `${available} bytes follow the header; the file is truncated or corrupt.`,
     );
   }
   const body = bytes.subarray(header.dataOffset, header.dataOffset + declared);
-  const flat = dtype.kind === 'U' || dtype.kind === 'S' ? decodeStrings(body, dtype) : decodeNumbers(body, dtype);
+  const flat =
+    dtype.kind === 'U' || dtype.kind === 'S'
+      ? decodeStrings(body, dtype)
+      : decodeNumbers(body, dtype);
   const data = header.fortranOrder ? fortranToC(flat, shape) : flat;
   return { shape, data };
 }
 
-function parseHeader(file: string, bytes: Uint8Array, what: string): NpyHeader {
+function parseHeader(file: string, bytes: Uint8Array, arrayName: string): NpyHeader {
   if (bytes.length < 10 || !magic.every((value, index) => bytes[index] === value)) {
-    throw new DataError(file, `${what} is not a .npy array (missing the \\x93NUMPY signature).`);
+    throw new DataError(file, `${arrayName} is not a .npy array (missing the \\x93NUMPY signature).`);
   }
   const major = bytes[6];
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
@@ -54,42 +57,52 @@ function parseHeader(file: string, bytes: Uint8Array, what: string): NpyHeader {
     headerLength = view.getUint16(8, true);
     headerStart = 10;
   } else if (major === 2 || major === 3) {
-    if (bytes.length < 12) throw new DataError(file, `${what} has a truncated .npy header.`);
+    if (bytes.length < 12) throw new DataError(file, `${arrayName} has a truncated .npy header.`);
     headerLength = view.getUint32(8, true);
     headerStart = 12;
   } else {
-    throw new DataError(file, `${what} uses .npy version ${major}.${bytes[7]}; versions 1.0-3.0 are supported.`);
+    throw new DataError(
+      file,
+      `${arrayName} uses .npy version ${major}.${bytes[7]}; versions 1.0-3.0 are supported.`,
+    );
   }
   const dataOffset = headerStart + headerLength;
-  if (dataOffset > bytes.length) throw new DataError(file, `${what} has a truncated .npy header.`);
+  if (dataOffset > bytes.length) throw new DataError(file, `${arrayName} has a truncated .npy header.`);
   const encoding = major === 3 ? 'utf-8' : 'latin1';
   const text = new TextDecoder(encoding).decode(bytes.subarray(headerStart, dataOffset));
-  return { ...parseHeaderText(file, text, what), dataOffset };
+  return { ...parseHeaderText(file, text, arrayName), dataOffset };
 }
 
 /** Parses the header, a Python dict literal like `{'descr': '<f4', 'fortran_order': False, 'shape': (3, 4), }`. */
-function parseHeaderText(file: string, text: string, what: string): Omit<NpyHeader, 'dataOffset'> {
+function parseHeaderText(file: string, text: string, arrayName: string): Omit<NpyHeader, 'dataOffset'> {
   const descr = /['"]descr['"]\s*:\s*(['"])([^'"]*)\1/.exec(text);
   if (!descr) {
     if (/['"]descr['"]\s*:\s*\[/.test(text)) {
-      throw new DataError(file, `${what} has a structured dtype; save a plain numeric array instead.`);
+      throw new DataError(
+        file,
+        `${arrayName} has a structured dtype; save a plain numeric array instead.`,
+      );
     }
-    throw new DataError(file, `${what} has no readable 'descr' in its .npy header.`);
+    throw new DataError(file, `${arrayName} has no readable 'descr' in its .npy header.`);
   }
   const order = /['"]fortran_order['"]\s*:\s*(True|False)/.exec(text);
   const shapeMatch = /['"]shape['"]\s*:\s*\(([^)]*)\)/.exec(text);
   if (!order || !shapeMatch) {
-    throw new DataError(file, `${what} has an invalid .npy header ${JSON.stringify(text.trim())}.`);
+    throw new DataError(file, `${arrayName} has an invalid .npy header ${JSON.stringify(text.trim())}.`);
   }
   const shape = shapeMatch[1]
     .split(',')
     .map((part) => part.trim().replace(/L$/, ''))
     .filter((part) => part.length > 0)
     .map((part) => {
-      if (!/^\d+$/.test(part)) throw new DataError(file, `${what} has an invalid dimension ${JSON.stringify(part)} in its shape.`);
+      if (!/^\d+$/.test(part))
+        throw new DataError(
+          file,
+          `${arrayName} has an invalid dimension ${JSON.stringify(part)} in its shape.`,
+        );
       return Number(part);
     });
-  return { dtype: parseDType(file, descr[2], what), fortranOrder: order[1] === 'True', shape };
+  return { dtype: parseDType(file, descr[2], arrayName), fortranOrder: order[1] === 'True', shape };
 }
 
 const numericSizes: Record<string, number[]> = {
@@ -99,9 +112,9 @@ const numericSizes: Record<string, number[]> = {
   b: [1],
 };
 
-function parseDType(file: string, text: string, what: string): DType {
+function parseDType(file: string, text: string, arrayName: string): DType {
   const match = /^([<>|=]?)([a-zA-Z])(\d+)$/.exec(text);
-  const unsupported = `${what} has dtype ${JSON.stringify(text)}; use float32, float64, integers, bool or strings.`;
+  const unsupported = `${arrayName} has dtype ${JSON.stringify(text)}; use float32, float64, integers, bool or strings.`;
   if (!match) throw new DataError(file, unsupported);
   const [, order, kind, sizeText] = match;
   const size = Number(sizeText);
@@ -198,7 +211,11 @@ function decodeStrings(body: Uint8Array, dtype: DType): string[] {
 export function fortranToC<T extends NumericArray | string[]>(source: T, shape: number[]): T {
   if (shape.length < 2) return source;
   const size = shapeSize(shape);
-  const target = (Array.isArray(source) ? new Array<string>(size) : new (source.constructor as new (n: number) => NumericArray)(size)) as T;
+  const target = (
+    Array.isArray(source)
+      ? new Array<string>(size)
+      : new (source.constructor as new (n: number) => NumericArray)(size)
+  ) as T;
   const rank = shape.length;
   const strides = new Array<number>(rank);
   strides[0] = 1;

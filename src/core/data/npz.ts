@@ -30,7 +30,9 @@ export function readNpz(
   const keys = listNpzKeys(file, bytes);
   const labels = labelsKey ?? defaultLabelKeys.find((key) => keys.includes(key));
   const features =
-    featuresKey ?? defaultFeatureKeys.find((key) => keys.includes(key)) ?? keys.find((key) => key !== labels);
+    featuresKey ??
+    defaultFeatureKeys.find((key) => keys.includes(key)) ??
+    keys.find((key) => key !== labels);
   if (features === undefined) {
     throw new DataError(file, 'contains no features array; choose a .npz file with samples.');
   }
@@ -45,9 +47,15 @@ export function readNpz(
 /** Reads the labels array of a separate labels archive: `labelsKey`, a default name, or its only array. */
 export function readNpzLabels(file: string, bytes: Uint8Array, labelsKey?: string): NdArray {
   const keys = listNpzKeys(file, bytes);
-  const key = labelsKey ?? defaultLabelKeys.find((name) => keys.includes(name)) ?? (keys.length === 1 ? keys[0] : undefined);
+  const key =
+    labelsKey ??
+    defaultLabelKeys.find((name) => keys.includes(name)) ??
+    (keys.length === 1 ? keys[0] : undefined);
   if (key === undefined) {
-    throw new DataError(file, `has arrays ${listKeys(keys)} and none is named ${defaultLabelKeys.join('/')}; choose one with labelsKey.`);
+    throw new DataError(
+      file,
+      `has arrays ${listKeys(keys)} and none is named ${defaultLabelKeys.join('/')}; choose one with labelsKey.`,
+    );
   }
   return readNpzArray(file, bytes, key, keys);
 }
@@ -59,9 +67,16 @@ export function listNpzKeys(file: string, bytes: Uint8Array): string[] {
 
 function readNpzArray(file: string, bytes: Uint8Array, key: string, keys: string[]): NdArray {
   if (!keys.includes(key)) {
-    throw new DataError(file, `has no array ${JSON.stringify(key)}; its arrays are ${listKeys(keys)}.`);
+    throw new DataError(
+      file,
+      `has no array ${JSON.stringify(key)}; its arrays are ${listKeys(keys)}.`,
+    );
   }
-  const files = unzipEntries(file, bytes, (info) => info.name === key || info.name === `${key}.npy`);
+  const files = unzipEntries(
+    file,
+    bytes,
+    (info) => info.name === key || info.name === `${key}.npy`,
+  );
   const entry = files[`${key}.npy`] ?? files[key];
   return readNpy(file, entry, `array ${JSON.stringify(key)}`);
 }
@@ -87,15 +102,17 @@ function unzipEntries(
   try {
     return unzipSync(bytes, {
       filter: (info) => {
-        const wanted = accept(info);
-        if (wanted) checkEntry(file, info);
-        return wanted;
+        const selected = accept(info);
+        if (selected) checkEntry(file, info);
+        return selected;
       },
     });
   } catch (error) {
     if (error instanceof DataError) throw error;
     const reason = error instanceof Error ? error.message : String(error);
-    throw new DataError(file, `is not a readable .npz (zip) archive (${reason}).`, { cause: error });
+    throw new DataError(file, `is not a readable .npz (zip) archive (${reason}).`, {
+      cause: error,
+    });
   }
 }
 
@@ -112,7 +129,7 @@ function checkEntry(file: string, info: UnzipFileInfo): void {
   if (info.originalSize > limit) {
     throw new DataError(
       file,
-      `entry ${entry} declares ${info.originalSize} bytes but holds ${info.size} compressed bytes; the archive is corrupt.`,
+      `entry ${entry} declares ${info.originalSize} bytes but has ${info.size} compressed bytes; the archive is corrupt.`,
     );
   }
 }

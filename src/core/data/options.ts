@@ -13,7 +13,9 @@ export function parseNumberList(text: string): number | number[] {
 
 function parseNumber(part: string, text: string): number {
   const fraction = /^(.+)\/(.+)$/.exec(part);
-  const value = fraction ? strictNumber(fraction[1]) / strictNumber(fraction[2]) : strictNumber(part);
+  const value = fraction
+    ? strictNumber(fraction[1]) / strictNumber(fraction[2])
+    : strictNumber(part);
   if (!Number.isFinite(value)) {
     throw new UsageError(
       `invalid number ${JSON.stringify(part)} in ${JSON.stringify(text)}; give a number such as 0.5 or a comma-separated list such as 1,2,3.`,
@@ -35,7 +37,12 @@ export function parseRows(text: string): [number, number] {
   const match = /^\s*(\d*)\s*:\s*(\d*)\s*$/.exec(text);
   const start = match && match[1] !== '' ? Number(match[1]) : 0;
   const end = match && match[2] !== '' ? Number(match[2]) : Infinity;
-  if (!match || (match[1] === '' && match[2] === '') || start >= end || !Number.isSafeInteger(start)) {
+  if (
+    !match ||
+    (match[1] === '' && match[2] === '') ||
+    start >= end ||
+    !Number.isSafeInteger(start)
+  ) {
     throw new UsageError(
       `invalid row range ${JSON.stringify(text)}; write START:END with whole numbers and START < END, e.g. 0:2000.`,
     );

@@ -21,21 +21,33 @@ const steps = ['scale', 'shift', 'mean', 'std'] as const;
 const neutral = { scale: 1, shift: 0, mean: 0, std: 1 };
 
 /** Expands the preprocessing options to one value per feature after checking them. */
-export function resolvePreprocessing(file: string, options: DataOptions, featureCount: number): Preprocessing {
+export function resolvePreprocessing(
+  file: string,
+  options: DataOptions,
+  featureCount: number,
+): Preprocessing {
   const result = {} as Record<(typeof steps)[number], Float64Array>;
   for (const step of steps) {
-    const given = options[step] ?? neutral[step];
-    const values = typeof given === 'number' ? new Float64Array(featureCount).fill(given) : Float64Array.from(given);
-    if (typeof given !== 'number' && given.length !== featureCount) {
+    const value = options[step] ?? neutral[step];
+    const values =
+      typeof value === 'number'
+        ? new Float64Array(featureCount).fill(value)
+        : Float64Array.from(value);
+    if (typeof value !== 'number' && value.length !== featureCount) {
       throw new DataError(
         file,
-        `${step} has ${given.length} values but the data has ${featureCount} features; give one number or ${featureCount}.`,
+        `${step} has ${value.length} values but the data has ${featureCount} features; give one number or ${featureCount}.`,
       );
     }
-    const bad = values.findIndex((value) => !Number.isFinite(value) || (step === 'std' && value === 0));
+    const bad = values.findIndex(
+      (value) => !Number.isFinite(value) || (step === 'std' && value === 0),
+    );
     if (bad >= 0) {
       const rule = step === 'std' ? 'a finite number other than 0' : 'a finite number';
-      throw new DataError(file, `${step} for feature ${bad} is ${values[bad]}; it must be ${rule}.`);
+      throw new DataError(
+        file,
+        `${step} for feature ${bad} is ${values[bad]}; it must be ${rule}.`,
+      );
     }
     result[step] = values;
   }
@@ -58,13 +70,20 @@ function describePreprocessing(options: DataOptions): string | null {
 }
 
 /** Checks `rows` against the sample count and returns the half-open range to keep. */
-export function selectRows(file: string, rows: DataOptions['rows'], samples: number): [number, number] {
+export function selectRows(
+  file: string,
+  rows: DataOptions['rows'],
+  samples: number,
+): [number, number] {
   if (!rows) return [0, samples];
   const [start, requestedEnd] = rows;
   const end = requestedEnd === Infinity ? samples : requestedEnd;
   const valid = Number.isInteger(start) && Number.isInteger(end) && start >= 0 && start < end;
   if (!valid) {
-    throw new DataError(file, `rows ${start}:${requestedEnd} is not a range START:END of whole numbers with START < END.`);
+    throw new DataError(
+      file,
+      `rows ${start}:${requestedEnd} is not a range START:END of whole numbers with START < END.`,
+    );
   }
   if (end > samples) {
     throw new DataError(
@@ -97,17 +116,31 @@ export async function preprocessRows(
       const value = raw.values[source + column];
       const result = (value * scale[column] + shift[column] - mean[column]) / std[column];
       output[target + column] = result;
-      if (!Number.isFinite(output[target + column])) throw nonFiniteError(file, raw, row, column, value);
+      if (!Number.isFinite(output[target + column]))
+        throw nonFiniteError(file, raw, row, column, value);
     }
-    if ((row - start + 1) % rowsPerChunk === 0) await checkpoint(task.signal);
+    if ((row - start + 1) % rowsPerChunk === 0) {
+      const fraction = (row - start + 1) / (end - start);
+      task.onProgress?.({ fraction, message: 'Preprocessing samples' });
+      await checkpoint(task.signal);
+    }
   }
   return output;
 }
 
-function nonFiniteError(file: string, raw: RawData, row: number, column: number, value: number): DataError {
+function nonFiniteError(
+  file: string,
+  raw: RawData,
+  row: number,
+  column: number,
+  value: number,
+): DataError {
   const where = `${describeRow(raw, row)}, ${describeColumn(raw, column)}`;
   if (!Number.isFinite(value)) {
-    return new DataError(file, `${where}: the feature value is ${value}; remove or fill in that row, or skip it with --rows.`);
+    return new DataError(
+      file,
+      `${where}: the feature value is ${value}; remove or fill in that row, or skip it with --rows.`,
+    );
   }
   return new DataError(
     file,

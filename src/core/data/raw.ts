@@ -1,4 +1,4 @@
-/** What each format loader returns before labels are mapped and preprocessing is applied. */
+/** Samples as each format loader reads them, before label mapping and preprocessing. */
 import { DataError } from '../errors';
 
 /** Typed arrays that hold numbers exactly as a file stores them. */
@@ -21,8 +21,7 @@ export interface NdArray {
 
 /** Labels as read: numbers (`width` values per sample) or one string per sample. */
 export type RawLabels =
-  | { kind: 'numeric'; values: NumericArray; width: number }
-  | { kind: 'text'; values: string[] };
+  { kind: 'numeric'; values: NumericArray; width: number } | { kind: 'text'; values: string[] };
 
 /** Samples as read from one file, before label mapping, preprocessing and row selection. */
 export interface RawData {
@@ -33,10 +32,10 @@ export interface RawData {
   sampleShape: number[];
   /** Names from a CSV header, one per feature. */
   featureNames?: string[];
-  /** How each feature column is named in messages, e.g. `column 2 ("RM")`. */
+  /** Feature column names for messages, e.g. `column 2 ("RM")`. */
   columnNames?: string[];
   labels?: RawLabels;
-  /** Where the labels came from, for the description, e.g. `label column "MEDV"`. */
+  /** Origin of the labels for the description, e.g. `label column "MEDV"`. */
   labelSource?: string;
   /** 1-based line in the file of each sample (CSV only), for messages. */
   lines?: Int32Array;
@@ -61,12 +60,15 @@ export function shapeSize(shape: readonly number[]): number {
  * Turns an array whose first axis is the sample axis into features; text arrays are rejected
  * because features must be numbers.
  */
-export function arrayToRaw(file: string, array: NdArray, what: string): RawData {
+export function arrayToRaw(file: string, array: NdArray, arrayName: string): RawData {
   if (array.shape.length === 0) {
-    throw new DataError(file, `${what} is a single number, not samples; save an array with one row per sample.`);
+    throw new DataError(
+      file,
+      `${arrayName} is a single number, not samples; save an array with one row per sample.`,
+    );
   }
   if (!isNumeric(array.data)) {
-    throw new DataError(file, `${what} holds text, not numbers; features must be numeric.`);
+    throw new DataError(file, `${arrayName} contains text, not numbers; features must be numeric.`);
   }
   const samples = array.shape[0];
   const sampleShape = array.shape.slice(1);
@@ -74,16 +76,19 @@ export function arrayToRaw(file: string, array: NdArray, what: string): RawData 
 }
 
 /** Turns an array of per-sample labels (rank 1, or rank 2 for one-hot rows) into raw labels. */
-export function arrayToLabels(file: string, array: NdArray, what: string): RawLabels {
+export function arrayToLabels(file: string, array: NdArray, arrayName: string): RawLabels {
   if (array.shape.length === 0 || array.shape.length > 2) {
     throw new DataError(
       file,
-      `${what} has shape [${array.shape.join(', ')}]; labels must have one value or one row per sample.`,
+      `${arrayName} has shape [${array.shape.join(', ')}]; labels must have one value or one row per sample.`,
     );
   }
   if (!isNumeric(array.data)) {
     if (array.shape.length !== 1) {
-      throw new DataError(file, `${what} is a text array of rank 2; text labels need one string per sample.`);
+      throw new DataError(
+        file,
+        `${arrayName} is a text array of rank 2; text labels need one string per sample.`,
+      );
     }
     return { kind: 'text', values: array.data };
   }

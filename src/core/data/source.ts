@@ -29,7 +29,10 @@ export async function readSource(file: string): Promise<DataSource> {
   const gzipped = raw.length >= 2 && raw[0] === 0x1f && raw[1] === 0x8b;
   const bytes = gzipped ? await gunzipBounded(file, raw) : raw;
   if (bytes.length === 0) {
-    throw new DataError(file, `is empty${gzipped ? ' after decompression' : ''}; choose a file with samples.`);
+    throw new DataError(
+      file,
+      `is empty${gzipped ? ' after decompression' : ''}; choose a file with samples.`,
+    );
   }
   return { file, name: path.basename(file), bytes, gzipped, format: detectDataFormat(file, bytes) };
 }
@@ -37,7 +40,8 @@ export async function readSource(file: string): Promise<DataSource> {
 async function readWholeFile(file: string): Promise<Uint8Array> {
   try {
     const stat = await fs.stat(file);
-    if (stat.isDirectory()) throw new DataError(file, 'is a folder; choose the data file inside it.');
+    if (stat.isDirectory())
+      throw new DataError(file, 'is a folder; choose the data file inside it.');
     return new Uint8Array(await fs.readFile(file));
   } catch (error) {
     if (error instanceof DataError) throw error;
@@ -57,13 +61,24 @@ async function gunzipBounded(file: string, raw: Uint8Array): Promise<Uint8Array>
     return new Uint8Array(output.buffer, output.byteOffset, output.byteLength);
   } catch (error) {
     const reason = error instanceof Error ? error.message : String(error);
-    throw new DataError(file, `is not valid gzip (${reason}); check that the download is complete.`, {
-      cause: error,
-    });
+    throw new DataError(
+      file,
+      `is not valid gzip (${reason}); check that the download is complete.`,
+      {
+        cause: error,
+      },
+    );
   }
 }
 
-const idxTypeSizes: Record<number, number> = { 0x08: 1, 0x09: 1, 0x0b: 2, 0x0c: 4, 0x0d: 4, 0x0e: 8 };
+const idxTypeSizes: Record<number, number> = {
+  0x08: 1,
+  0x09: 1,
+  0x0b: 2,
+  0x0c: 4,
+  0x0d: 4,
+  0x0e: 8,
+};
 
 /** Returns true when the bytes start with an IDX header (two zero bytes, a type code, a rank). */
 export function looksLikeIdx(bytes: Uint8Array): boolean {

@@ -8,7 +8,11 @@ const folder = makeTempDir();
 
 describe('CSV corpus files', () => {
   it('loads sklearn iris with skipLines', async () => {
-    const data = await loadDataset({ data: corpus('sklearn-iris', 'iris.csv'), skipLines: 1, labelColumn: 4 });
+    const data = await loadDataset({
+      data: corpus('sklearn-iris', 'iris.csv'),
+      skipLines: 1,
+      labelColumn: 4,
+    });
     assert.equal(data.samples, 150);
     assert.equal(data.featureCount, 4);
     assert.deepEqual(data.sampleShape, [4]);
@@ -18,7 +22,10 @@ describe('CSV corpus files', () => {
     assert.deepEqual(Array.from(data.features.slice(0, 4)), [5.1, 3.5, 1.4, 0.2].map(Math.fround));
     assert.equal(data.labels![149], 2);
     assert.equal(data.featureNames, undefined);
-    assert.match(data.description, /^150 samples × 4 features from iris\.csv, label column 4 \(3 classes\)$/);
+    assert.match(
+      data.description,
+      /^150 samples × 4 features from iris\.csv, label column 4 \(3 classes\)$/,
+    );
   });
 
   it('maps UCI iris string labels', async () => {
@@ -54,13 +61,20 @@ describe('CSV corpus files', () => {
     });
     assert.equal(data.samples, 1014);
     assert.equal(data.featureCount, 6);
-    assert.equal(data.featureNames![0], 'Age', 'the byte-order mark must not stick to the first name');
+    assert.equal(
+      data.featureNames![0],
+      'Age',
+      'the byte-order mark must not stick to the first name',
+    );
     assert.deepEqual(data.classNames, ['high risk', 'low risk', 'mid risk']);
     assert.equal(data.labels![0], 0);
   });
 
   it('reads gzipped digits', async () => {
-    const data = await loadDataset({ data: corpus('sklearn-digits', 'digits.csv.gz'), labelColumn: -1 });
+    const data = await loadDataset({
+      data: corpus('sklearn-digits', 'digits.csv.gz'),
+      labelColumn: -1,
+    });
     assert.equal(data.samples, 1797);
     assert.equal(data.featureCount, 64);
     assert.equal(data.labelKind, 'class');
@@ -77,7 +91,10 @@ describe('CSV corpus files', () => {
       features: '0-2,RM',
     });
     assert.deepEqual(data.featureNames, ['CRIM', 'ZN', 'INDUS', 'RM']);
-    assert.deepEqual(Array.from(data.features.slice(0, 4)), [0.00632, 18, 2.31, 6.575].map(Math.fround));
+    assert.deepEqual(
+      Array.from(data.features.slice(0, 4)),
+      [0.00632, 18, 2.31, 6.575].map(Math.fround),
+    );
   });
 
   it('rejects iris count line', async () => {
@@ -91,7 +108,11 @@ describe('CSV corpus files', () => {
 
   it('rejects unknown column name', async () => {
     await assert.rejects(
-      loadDataset({ data: corpus('sklearn-boston', 'boston_house_prices.csv'), skipLines: 1, labelColumn: 'PRICE' }),
+      loadDataset({
+        data: corpus('sklearn-boston', 'boston_house_prices.csv'),
+        skipLines: 1,
+        labelColumn: 'PRICE',
+      }),
       /boston_house_prices\.csv: labelColumn: no column named "PRICE"; the header has "CRIM"/,
     );
   });
@@ -169,32 +190,50 @@ describe('CSV errors', () => {
 
   it('suggests label column for text', async () => {
     const file = writeFixture(folder, 'nolabel.csv', 'a,kind\n1,cat\n');
-    await assert.rejects(loadDataset({ data: file }), /nolabel\.csv: line 2, column 1 \("kind"\).*--label-column/);
+    await assert.rejects(
+      loadDataset({ data: file }),
+      /nolabel\.csv: line 2, column 1 \("kind"\).*--label-column/,
+    );
   });
 
   it('rejects missing values', async () => {
     const file = writeFixture(folder, 'missing.csv', 'a,b\n1,2\n3,\n');
-    await assert.rejects(loadDataset({ data: file }), /missing\.csv: line 3, column 1 \("b"\): missing value/);
+    await assert.rejects(
+      loadDataset({ data: file }),
+      /missing\.csv: line 3, column 1 \("b"\): missing value/,
+    );
   });
 
   it('rejects ragged rows', async () => {
     const file = writeFixture(folder, 'ragged.csv', 'a,b\n1,2\n3,4,5\n');
-    await assert.rejects(loadDataset({ data: file }), /ragged\.csv: line 3 has 3 fields but the header has 2/);
+    await assert.rejects(
+      loadDataset({ data: file }),
+      /ragged\.csv: line 3 has 3 fields but the header has 2/,
+    );
   });
 
   it('rejects NaN in features', async () => {
     const file = writeFixture(folder, 'nan.csv', 'a,b\n1,2\n3,4\n5,NaN\n');
-    await assert.rejects(loadDataset({ data: file }), /nan\.csv: line 4, column 1 \("b"\): the feature value is NaN/);
+    await assert.rejects(
+      loadDataset({ data: file }),
+      /nan\.csv: line 4, column 1 \("b"\): the feature value is NaN/,
+    );
   });
 
   it('rejects infinity in features', async () => {
     const file = writeFixture(folder, 'inf.csv', '1,2\n-inf,4\n');
-    await assert.rejects(loadDataset({ data: file }), /inf\.csv: line 2, column 0: the feature value is -Infinity/);
+    await assert.rejects(
+      loadDataset({ data: file }),
+      /inf\.csv: line 2, column 0: the feature value is -Infinity/,
+    );
   });
 
   it('rejects an empty label', async () => {
     const file = writeFixture(folder, 'nolabelvalue.csv', 'a,y\n1,0\n2, \n');
-    await assert.rejects(loadDataset({ data: file, labelColumn: 'y' }), /nolabelvalue\.csv: line 3: the label in column 1 \("y"\) is empty/);
+    await assert.rejects(
+      loadDataset({ data: file, labelColumn: 'y' }),
+      /nolabelvalue\.csv: line 3: the label in column 1 \("y"\) is empty/,
+    );
   });
 
   it('rejects a header-only file', async () => {
@@ -209,7 +248,10 @@ describe('CSV errors', () => {
 
   it('rejects too many skipped lines', async () => {
     const file = writeFixture(folder, 'short.csv', '1,2\n3,4\n');
-    await assert.rejects(loadDataset({ data: file, skipLines: 5 }), /short\.csv: has no data after line 5/);
+    await assert.rejects(
+      loadDataset({ data: file, skipLines: 5 }),
+      /short\.csv: has no data after line 5/,
+    );
   });
 
   it('rejects label among features', async () => {
@@ -222,26 +264,46 @@ describe('CSV errors', () => {
 
   it('rejects a column out of range', async () => {
     const file = writeFixture(folder, 'range.csv', '1,2\n3,4\n');
-    await assert.rejects(loadDataset({ data: file, labelColumn: 7 }), /range\.csv: labelColumn: column 7 is out of range; the file has 2 columns/);
+    await assert.rejects(
+      loadDataset({ data: file, labelColumn: 7 }),
+      /range\.csv: labelColumn: column 7 is out of range; the file has 2 columns/,
+    );
   });
 
   it('rejects an unclosed quote', async () => {
     const file = writeFixture(folder, 'quote.csv', 'a,b\n1,"2\n');
-    await assert.rejects(loadDataset({ data: file }), (error: Error) => error instanceof DataError && /quote\.csv: is not valid CSV/.test(error.message));
+    await assert.rejects(
+      loadDataset({ data: file }),
+      (error: Error) =>
+        error instanceof DataError && /quote\.csv: is not valid CSV/.test(error.message),
+    );
   });
 
   it('rejects a missing file', async () => {
-    await assert.rejects(loadDataset({ data: `${folder}/absent.csv` }), /absent\.csv: file not found/);
+    await assert.rejects(
+      loadDataset({ data: `${folder}/absent.csv` }),
+      /absent\.csv: file not found/,
+    );
   });
 
   it('rejects a model file', async () => {
-    const file = writeFixture(folder, 'model.h5', new Uint8Array([0x89, 0x48, 0x44, 0x46, 0x0d, 0x0a, 0x1a, 0x0a, 0]));
-    await assert.rejects(loadDataset({ data: file }), /model\.h5: is an HDF5 file \(a Keras model\?\), not data/);
+    const file = writeFixture(
+      folder,
+      'model.h5',
+      new Uint8Array([0x89, 0x48, 0x44, 0x46, 0x0d, 0x0a, 0x1a, 0x0a, 0]),
+    );
+    await assert.rejects(
+      loadDataset({ data: file }),
+      /model\.h5: is an HDF5 file \(a Keras model\?\), not data/,
+    );
   });
 
   it('keeps every message on one line', async () => {
     const file = writeFixture(folder, 'multiline.csv', 'a,b\n1,"x\ny"\n');
-    await assert.rejects(loadDataset({ data: file }), (error: Error) => !error.message.includes('\n'));
+    await assert.rejects(
+      loadDataset({ data: file }),
+      (error: Error) => !error.message.includes('\n'),
+    );
   });
 });
 
@@ -251,7 +313,10 @@ describe('CSV cancellation', () => {
 
   it('reads 12000 rows with progress', async () => {
     const fractions: number[] = [];
-    const data = await loadDataset({ data: file, labelColumn: 'label' }, { onProgress: (event) => fractions.push(event.fraction) });
+    const data = await loadDataset(
+      { data: file, labelColumn: 'label' },
+      { onProgress: (event) => fractions.push(event.fraction) },
+    );
     assert.equal(data.samples, 12000);
     assert.equal(data.features[2 * 11999], 11999);
     assert.ok(fractions.length >= 5, `expected progress reports, got ${fractions.length}`);
@@ -261,7 +326,10 @@ describe('CSV cancellation', () => {
   it('stops on an aborted signal', async () => {
     const controller = new AbortController();
     controller.abort();
-    await assert.rejects(loadDataset({ data: file }, { signal: controller.signal }), CancelledError);
+    await assert.rejects(
+      loadDataset({ data: file }, { signal: controller.signal }),
+      CancelledError,
+    );
   });
 
   it('stops when aborted midway', async () => {
@@ -270,7 +338,10 @@ describe('CSV cancellation', () => {
     const onProgress = (): void => {
       if (++reports === 2) controller.abort();
     };
-    await assert.rejects(loadDataset({ data: file }, { signal: controller.signal, onProgress }), CancelledError);
+    await assert.rejects(
+      loadDataset({ data: file }, { signal: controller.signal, onProgress }),
+      CancelledError,
+    );
     assert.ok(reports >= 2);
   });
 });

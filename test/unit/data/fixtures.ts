@@ -7,7 +7,16 @@ import { gzipSync } from 'node:zlib';
 import { zipSync } from 'fflate';
 
 /** The shared corpus of real data files, beside the repository. */
-export const corpusData = path.resolve(__dirname, '..', '..', '..', '..', 'shared', 'corpus', 'data');
+export const corpusData = path.resolve(
+  __dirname,
+  '..',
+  '..',
+  '..',
+  '..',
+  'shared',
+  'corpus',
+  'data',
+);
 
 /** Returns the path of a corpus data file, e.g. `corpus('sklearn-iris', 'iris.csv')`. */
 export function corpus(...parts: string[]): string {
@@ -73,9 +82,11 @@ export interface NpyOptions {
 export function encodeNpy(values: number[], shape: number[], options: NpyOptions = {}): Uint8Array {
   const type = npyTypes[options.dtype ?? 'float64'];
   const littleEndian = !options.bigEndian;
-  const order = type.size === 1 ? '|' : littleEndian ? '<' : '>';
+  let order = littleEndian ? '<' : '>';
+  if (type.size === 1) order = '|';
   const descr = options.descr ?? `${order}${type.code}`;
-  const shapeText = options.shapeText ?? (shape.length === 1 ? `(${shape[0]},)` : `(${shape.join(', ')})`);
+  const shapeText =
+    options.shapeText ?? (shape.length === 1 ? `(${shape[0]},)` : `(${shape.join(', ')})`);
   const fortran = options.fortran ? 'True' : 'False';
   const dict = `{'descr': '${descr}', 'fortran_order': ${fortran}, 'shape': ${shapeText}, }`;
   const ordered = options.fortran ? toFortranOrder(values, shape) : values;
@@ -131,7 +142,9 @@ function toFortranOrder(values: number[], shape: number[]): number[] {
 
 /** Builds an .npz archive from named .npy files, stored or deflated. */
 export function encodeNpz(arrays: Record<string, Uint8Array>, deflate: boolean): Uint8Array {
-  const entries = Object.fromEntries(Object.entries(arrays).map(([key, bytes]) => [`${key}.npy`, bytes]));
+  const entries = Object.fromEntries(
+    Object.entries(arrays).map(([key, bytes]) => [`${key}.npy`, bytes]),
+  );
   return zipSync(entries, { level: deflate ? 6 : 0 });
 }
 
@@ -139,10 +152,26 @@ export function encodeNpz(arrays: Record<string, Uint8Array>, deflate: boolean):
 const idxTypes = {
   ubyte: { code: 0x08, size: 1, write: (v: DataView, o: number, x: number) => v.setUint8(o, x) },
   sbyte: { code: 0x09, size: 1, write: (v: DataView, o: number, x: number) => v.setInt8(o, x) },
-  short: { code: 0x0b, size: 2, write: (v: DataView, o: number, x: number) => v.setInt16(o, x, false) },
-  int: { code: 0x0c, size: 4, write: (v: DataView, o: number, x: number) => v.setInt32(o, x, false) },
-  float: { code: 0x0d, size: 4, write: (v: DataView, o: number, x: number) => v.setFloat32(o, x, false) },
-  double: { code: 0x0e, size: 8, write: (v: DataView, o: number, x: number) => v.setFloat64(o, x, false) },
+  short: {
+    code: 0x0b,
+    size: 2,
+    write: (v: DataView, o: number, x: number) => v.setInt16(o, x, false),
+  },
+  int: {
+    code: 0x0c,
+    size: 4,
+    write: (v: DataView, o: number, x: number) => v.setInt32(o, x, false),
+  },
+  float: {
+    code: 0x0d,
+    size: 4,
+    write: (v: DataView, o: number, x: number) => v.setFloat32(o, x, false),
+  },
+  double: {
+    code: 0x0e,
+    size: 8,
+    write: (v: DataView, o: number, x: number) => v.setFloat64(o, x, false),
+  },
 };
 
 /** Encodes an IDX file; `declaredShape` overrides the header to write inconsistent files. */

@@ -36,7 +36,10 @@ describe('MNIST IDX corpus', () => {
     const all = await loadDataset({ data: images, labels });
     const part = await loadDataset({ data: images, labels, rows: [5000, 5010] });
     assert.deepEqual(Array.from(part.labels!), Array.from(all.labels!.slice(5000, 5010)));
-    assert.deepEqual(Array.from(part.features.slice(0, 784)), Array.from(all.features.slice(5000 * 784, 5001 * 784)));
+    assert.deepEqual(
+      Array.from(part.features.slice(0, 784)),
+      Array.from(all.features.slice(5000 * 784, 5001 * 784)),
+    );
   });
 
   it('rejects mismatched label count', async () => {
@@ -69,7 +72,11 @@ describe('IDX types', () => {
   it('reads rank-4 data gzipped', async () => {
     const count = 2 * 3 * 2 * 2;
     const values4 = Array.from({ length: count }, (_, index) => index);
-    const file = writeFixture(folder, 'rank4-idx4-ubyte.gz', gzip(encodeIdx(values4, [2, 3, 2, 2])));
+    const file = writeFixture(
+      folder,
+      'rank4-idx4-ubyte.gz',
+      gzip(encodeIdx(values4, [2, 3, 2, 2])),
+    );
     const data = await loadDataset({ data: file });
     assert.deepEqual(data.sampleShape, [3, 2, 2]);
     assert.equal(data.featureCount, 12);
@@ -85,15 +92,23 @@ describe('IDX types', () => {
   });
 
   it('rejects an absurd declared shape', async () => {
-    const file = writeFixture(folder, 'absurd.idx', encodeIdx([1, 2, 3, 4], [2, 2], 'ubyte', [100000, 100000, 100000]));
+    const file = writeFixture(
+      folder,
+      'absurd.idx',
+      encodeIdx([1, 2, 3, 4], [2, 2], 'ubyte', [100000, 100000, 100000]),
+    );
     await assert.rejects(
       loadDataset({ data: file }),
-      /absurd\.idx: declares 100000 × 100000 × 100000 unsigned byte values \(1000000000000000 bytes\) but holds 4 bytes after the header; the file is truncated or corrupt/,
+      /absurd\.idx: declares 100000 × 100000 × 100000 unsigned byte values \(1000000000000000 bytes\) but has 4 bytes after the header; the file is truncated or corrupt/,
     );
   });
 
   it('rejects extra bytes', async () => {
-    const file = writeFixture(folder, 'extra.idx', encodeIdx([1, 2, 3, 4, 5], [2, 2], 'ubyte', [2, 2]));
+    const file = writeFixture(
+      folder,
+      'extra.idx',
+      encodeIdx([1, 2, 3, 4, 5], [2, 2], 'ubyte', [2, 2]),
+    );
     await assert.rejects(loadDataset({ data: file }), /extra\.idx: .*the file has extra bytes/);
   });
 

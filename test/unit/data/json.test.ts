@@ -4,11 +4,18 @@ import { loadDataset } from '../../../src/core/data';
 import { makeTempDir, writeFixture } from './fixtures';
 
 const folder = makeTempDir();
-const json = (name: string, value: unknown): string => writeFixture(folder, name, JSON.stringify(value));
+const json = (name: string, value: unknown): string =>
+  writeFixture(folder, name, JSON.stringify(value));
 
 describe('JSON data', () => {
   it('reads an array of arrays', async () => {
-    const data = await loadDataset({ data: json('rows.json', [[1, 2], [3, 4], [5, 6]]) });
+    const data = await loadDataset({
+      data: json('rows.json', [
+        [1, 2],
+        [3, 4],
+        [5, 6],
+      ]),
+    });
     assert.equal(data.samples, 3);
     assert.equal(data.featureCount, 2);
     assert.deepEqual(Array.from(data.features), [1, 2, 3, 4, 5, 6]);
@@ -22,13 +29,26 @@ describe('JSON data', () => {
   });
 
   it('reads nested images', async () => {
-    const data = await loadDataset({ data: json('images.json', [[[1, 2], [3, 4]], [[5, 6], [7, 8]]]) });
+    const data = await loadDataset({
+      data: json('images.json', [
+        [
+          [1, 2],
+          [3, 4],
+        ],
+        [
+          [5, 6],
+          [7, 8],
+        ],
+      ]),
+    });
     assert.deepEqual(data.sampleShape, [2, 2]);
     assert.equal(data.featureCount, 4);
   });
 
   it('reads x and y', async () => {
-    const data = await loadDataset({ data: json('xy.json', { x: [[1], [2], [3]], y: ['b', 'a', 'b'] }) });
+    const data = await loadDataset({
+      data: json('xy.json', { x: [[1], [2], [3]], y: ['b', 'a', 'b'] }),
+    });
     assert.deepEqual(data.classNames, ['a', 'b']);
     assert.deepEqual(Array.from(data.labels!), [1, 0, 1]);
     assert.match(data.description, /labels "y" \(2 classes\)/);
@@ -50,13 +70,23 @@ describe('JSON data', () => {
 
   it('rejects non-numbers', async () => {
     await assert.rejects(
-      loadDataset({ data: json('text.json', { x: [[1, 2], [3, 'four']] }) }),
-      /text\.json: key "x": sample 1 \(zero-based\) holds "four", not a number/,
+      loadDataset({
+        data: json('text.json', {
+          x: [
+            [1, 2],
+            [3, 'four'],
+          ],
+        }),
+      }),
+      /text\.json: key "x": sample 1 \(zero-based\) contains "four", not a number/,
     );
   });
 
   it('rejects null entries', async () => {
-    await assert.rejects(loadDataset({ data: json('null.json', [[1], [null]]) }), /null\.json: .*sample 1 \(zero-based\) holds null/);
+    await assert.rejects(
+      loadDataset({ data: json('null.json', [[1], [null]]) }),
+      /null\.json: .*sample 1 \(zero-based\) contains null/,
+    );
   });
 
   it('rejects a missing features key', async () => {
@@ -67,14 +97,23 @@ describe('JSON data', () => {
   });
 
   it('rejects invalid JSON', async () => {
-    await assert.rejects(loadDataset({ data: writeFixture(folder, 'bad.json', '[[1, 2],') }), /bad\.json: is not valid JSON/);
+    await assert.rejects(
+      loadDataset({ data: writeFixture(folder, 'bad.json', '[[1, 2],') }),
+      /bad\.json: is not valid JSON/,
+    );
   });
 
   it('rejects an empty array', async () => {
-    await assert.rejects(loadDataset({ data: json('empty.json', []) }), /empty\.json: contains no samples/);
+    await assert.rejects(
+      loadDataset({ data: json('empty.json', []) }),
+      /empty\.json: contains no samples/,
+    );
   });
 
   it('rejects mismatched label count', async () => {
-    await assert.rejects(loadDataset({ data: json('count.json', { x: [[1], [2]], y: [1] }) }), /count\.json: has 1 labels for 2 samples/);
+    await assert.rejects(
+      loadDataset({ data: json('count.json', { x: [[1], [2]], y: [1] }) }),
+      /count\.json: has 1 labels for 2 samples/,
+    );
   });
 });

@@ -3,7 +3,16 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, it } from 'node:test';
 import { loadDataset } from '../../../src/core/data';
-import { encodeNpy, encodeNpyStrings, hasNumpy, makeTempDir, npyPreamble, npyTypes, runPython, writeFixture } from './fixtures';
+import {
+  encodeNpy,
+  encodeNpyStrings,
+  hasNumpy,
+  makeTempDir,
+  npyPreamble,
+  npyTypes,
+  runPython,
+  writeFixture,
+} from './fixtures';
 
 const folder = makeTempDir();
 
@@ -18,7 +27,11 @@ describe('npy dtypes and layouts', () => {
         const layout = `${bigEndian ? 'big' : 'little'}-endian ${fortran ? 'Fortran' : 'C'}`;
         it(`reads ${dtype} ${layout}`, async () => {
           const name = `${dtype}-${bigEndian ? 'be' : 'le'}-${fortran ? 'f' : 'c'}.npy`;
-          const file = writeFixture(folder, name, encodeNpy(values, shape, { dtype, bigEndian, fortran }));
+          const file = writeFixture(
+            folder,
+            name,
+            encodeNpy(values, shape, { dtype, bigEndian, fortran }),
+          );
           const data = await loadDataset({ data: file });
           assert.equal(data.samples, 2);
           assert.equal(data.featureCount, 6);
@@ -31,7 +44,11 @@ describe('npy dtypes and layouts', () => {
 
   for (const version of [1, 2, 3] as const) {
     it(`reads header version ${version}`, async () => {
-      const file = writeFixture(folder, `v${version}.npy`, encodeNpy([1.5, -2.25, 3, 4], [2, 2], { version, dtype: 'float32' }));
+      const file = writeFixture(
+        folder,
+        `v${version}.npy`,
+        encodeNpy([1.5, -2.25, 3, 4], [2, 2], { version, dtype: 'float32' }),
+      );
       const data = await loadDataset({ data: file });
       assert.deepEqual(Array.from(data.features), [1.5, -2.25, 3, 4]);
     });
@@ -39,7 +56,11 @@ describe('npy dtypes and layouts', () => {
 
   it('reads non-integer float64 values', async () => {
     const exact = [0.1, -1e-7, 12345.678, 3.4e38];
-    const file = writeFixture(folder, 'floats.npy', encodeNpy(exact, [4, 1], { dtype: 'float64', bigEndian: true }));
+    const file = writeFixture(
+      folder,
+      'floats.npy',
+      encodeNpy(exact, [4, 1], { dtype: 'float64', bigEndian: true }),
+    );
     const data = await loadDataset({ data: file });
     assert.deepEqual(Array.from(data.features), exact.map(Math.fround));
   });
@@ -58,7 +79,12 @@ describe('npy dtypes and layouts', () => {
     const header = npyPreamble(`{'descr': '<f2', 'fortran_order': False, 'shape': (2, 2), }`, 1);
     const file = writeFixture(folder, 'half.npy', Buffer.concat([header, halves]));
     const data = await loadDataset({ data: file });
-    assert.deepEqual(Array.from(data.features), [1, -2, Math.fround(0.333251953125), Math.fround(2 ** -24)]);
+    assert.deepEqual(Array.from(data.features), [
+      1,
+      -2,
+      Math.fround(0.333251953125),
+      Math.fround(2 ** -24),
+    ]);
   });
 });
 
@@ -80,13 +106,22 @@ describe('npy errors', () => {
 
   it('rejects object arrays', async () => {
     const file = writeFixture(folder, 'object.npy', encodeNpy([1, 2], [2], { descr: '|O' }));
-    await assert.rejects(loadDataset({ data: file }), /object\.npy: the array has dtype "\|O"; use float32, float64/);
+    await assert.rejects(
+      loadDataset({ data: file }),
+      /object\.npy: the array has dtype "\|O"; use float32, float64/,
+    );
   });
 
   it('rejects structured dtypes', async () => {
-    const header = npyPreamble(`{'descr': [('a', '<f4')], 'fortran_order': False, 'shape': (1,), }`, 1);
+    const header = npyPreamble(
+      `{'descr': [('a', '<f4')], 'fortran_order': False, 'shape': (1,), }`,
+      1,
+    );
     const file = writeFixture(folder, 'struct.npy', Buffer.concat([header, new Uint8Array(4)]));
-    await assert.rejects(loadDataset({ data: file }), /struct\.npy: the array has a structured dtype/);
+    await assert.rejects(
+      loadDataset({ data: file }),
+      /struct\.npy: the array has a structured dtype/,
+    );
   });
 
   it('rejects unknown versions', async () => {
@@ -98,7 +133,10 @@ describe('npy errors', () => {
 
   it('rejects a scalar array', async () => {
     const file = writeFixture(folder, 'scalar.npy', encodeNpy([5], [], { shapeText: '()' }));
-    await assert.rejects(loadDataset({ data: file }), /scalar\.npy: the array is a single number, not samples/);
+    await assert.rejects(
+      loadDataset({ data: file }),
+      /scalar\.npy: the array is a single number, not samples/,
+    );
   });
 
   it('rejects an empty array', async () => {
@@ -107,23 +145,39 @@ describe('npy errors', () => {
   });
 
   it('rejects NaN naming the sample', async () => {
-    const file = writeFixture(folder, 'nan.npy', encodeNpy([1, 2, 3, NaN, 5, 6], [3, 2], { dtype: 'float32' }));
-    await assert.rejects(loadDataset({ data: file }), /nan\.npy: sample 1 \(zero-based\), feature 1: the feature value is NaN/);
+    const file = writeFixture(
+      folder,
+      'nan.npy',
+      encodeNpy([1, 2, 3, NaN, 5, 6], [3, 2], { dtype: 'float32' }),
+    );
+    await assert.rejects(
+      loadDataset({ data: file }),
+      /nan\.npy: sample 1 \(zero-based\), feature 1: the feature value is NaN/,
+    );
   });
 
   it('rejects text features', async () => {
     const file = writeFixture(folder, 'words.npy', encodeNpyStrings(['a', 'b']));
-    await assert.rejects(loadDataset({ data: file }), /words\.npy: the array holds text, not numbers/);
+    await assert.rejects(
+      loadDataset({ data: file }),
+      /words\.npy: the array contains text, not numbers/,
+    );
   });
 
   it('rejects CSV options', async () => {
     const file = writeFixture(folder, 'opts.npy', encodeNpy([1, 2], [2]));
-    await assert.rejects(loadDataset({ data: file, labelColumn: 0 }), /opts\.npy: --label-column applies only to CSV files, but this is NPY data/);
+    await assert.rejects(
+      loadDataset({ data: file, labelColumn: 0 }),
+      /opts\.npy: --label-column applies only to CSV files, but this is NPY data/,
+    );
   });
 });
 
-describe('npy files written by numpy', { skip: hasNumpy() ? false : 'python3 with numpy is not installed' }, () => {
-  const script = `
+describe(
+  'npy files written by numpy',
+  { skip: hasNumpy() ? false : 'python3 with numpy is not installed' },
+  () => {
+    const script = `
 import json, numpy as np
 base = np.arange(24, dtype=np.float64).reshape(2, 3, 4) * 1.5 - 7
 cases = {}
@@ -139,15 +193,18 @@ np.lib.format.write_array(open('np_v3.npy', 'wb'), base.astype('<f4'), version=(
 cases['np_v3.npy'] = base.astype('<f4').astype(np.float64).ravel().tolist()
 print(json.dumps(cases))
 `;
-  const pythonFolder = fs.mkdtempSync(path.join(folder, 'numpy-'));
-  const expected = hasNumpy() ? (JSON.parse(runPython(script, pythonFolder)) as Record<string, number[]>) : {};
+    const pythonFolder = fs.mkdtempSync(path.join(folder, 'numpy-'));
+    const expected = hasNumpy()
+      ? (JSON.parse(runPython(script, pythonFolder)) as Record<string, number[]>)
+      : {};
 
-  it('matches numpy for every file', async () => {
-    assert.ok(Object.keys(expected).length >= 20);
-    for (const [name, reference] of Object.entries(expected)) {
-      const data = await loadDataset({ data: path.join(pythonFolder, name) });
-      assert.deepEqual(data.sampleShape, [3, 4], name);
-      assert.deepEqual(Array.from(data.features), reference.map(Math.fround), name);
-    }
-  });
-});
+    it('matches numpy for every file', async () => {
+      assert.ok(Object.keys(expected).length >= 20);
+      for (const [name, reference] of Object.entries(expected)) {
+        const data = await loadDataset({ data: path.join(pythonFolder, name) });
+        assert.deepEqual(data.sampleShape, [3, 4], name);
+        assert.deepEqual(Array.from(data.features), reference.map(Math.fround), name);
+      }
+    });
+  },
+);

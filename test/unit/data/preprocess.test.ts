@@ -34,7 +34,10 @@ describe('preprocessing', () => {
       mean: [5.843, 3.057, 3.758, 1.199],
       std: [0.825, 0.434, 1.759, 0.759],
     });
-    assert.equal(data.description, '150 samples × 4 features from iris.csv, label column 4 (3 classes), standardized');
+    assert.equal(
+      data.description,
+      '150 samples × 4 features from iris.csv, label column 4 (3 classes), standardized',
+    );
     assert.ok(Math.abs(data.features[0] - (5.1 - 5.843) / 0.825) < 1e-6);
   });
 
@@ -58,7 +61,10 @@ describe('preprocessing', () => {
   });
 
   it('rejects zero std', async () => {
-    await assert.rejects(loadDataset({ data: grid, std: [1, 0, 1] }), /grid\.csv: std for feature 1 is 0; it must be a finite number other than 0/);
+    await assert.rejects(
+      loadDataset({ data: grid, std: [1, 0, 1] }),
+      /grid\.csv: std for feature 1 is 0; it must be a finite number other than 0/,
+    );
   });
 
   it('rejects rows out of range', async () => {
@@ -69,11 +75,17 @@ describe('preprocessing', () => {
   });
 
   it('rejects an empty row range', async () => {
-    await assert.rejects(loadDataset({ data: grid, rows: [3, 3] }), /grid\.csv: rows 3:3 is not a range/);
+    await assert.rejects(
+      loadDataset({ data: grid, rows: [3, 3] }),
+      /grid\.csv: rows 3:3 is not a range/,
+    );
   });
 
   it('rejects float32 overflow', async () => {
-    await assert.rejects(loadDataset({ data: grid, scale: 1e38 }), /grid\.csv: line 3, column 0 \("a"\): 4 overflows float32 after preprocessing/);
+    await assert.rejects(
+      loadDataset({ data: grid, scale: 1e38 }),
+      /grid\.csv: line 3, column 0 \("a"\): 4 overflows float32 after preprocessing/,
+    );
   });
 
   it('ignores NaN outside selected rows', async () => {
@@ -99,7 +111,10 @@ describe('option parsers', () => {
 
   for (const bad of ['', 'abc', '1,,2', '1,', 'NaN', 'Infinity', '0x10', '1/0']) {
     it(`rejects number list ${JSON.stringify(bad)}`, () => {
-      assert.throws(() => parseNumberList(bad), (error: Error) => error instanceof UsageError && /invalid number/.test(error.message));
+      assert.throws(
+        () => parseNumberList(bad),
+        (error: Error) => error instanceof UsageError && /invalid number/.test(error.message),
+      );
     });
   }
 
@@ -111,7 +126,10 @@ describe('option parsers', () => {
 
   for (const bad of ['', ':', '10', '5:5', '9:3', '-1:4', '1.5:3', 'a:b', '0:2000:3']) {
     it(`rejects row range ${JSON.stringify(bad)}`, () => {
-      assert.throws(() => parseRows(bad), (error: Error) => error instanceof UsageError && /invalid row range/.test(error.message));
+      assert.throws(
+        () => parseRows(bad),
+        (error: Error) => error instanceof UsageError && /invalid row range/.test(error.message),
+      );
     });
   }
 });
