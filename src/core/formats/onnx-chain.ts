@@ -1,7 +1,7 @@
 /**
- * Walks an ONNX graph from its input to its output and builds the core's chain of layers:
- * Gemm and MatMul (+ Add) become dense layers, known elementwise and shape operators become
- * their core layers, and any other operator becomes an opaque layer.
+ * Walks an ONNX graph from its input to its output and builds the core's chain of layers.
+ * Gemm and MatMul (+ Add) become dense layers, and known elementwise and shape operators become
+ * their core layers. Any other operator becomes an opaque layer.
  * Operator semantics: https://onnx.ai/onnx/operators/
  */
 import { onnx } from 'onnx-proto';
@@ -20,7 +20,7 @@ import {
 } from './onnx-graph';
 import { isFloatType, readFloatTensor, readIntegerTensor } from './onnx-tensor';
 
-/** How one stored tensor maps onto a dense layer's kernel or bias. */
+/** Mapping from one stored tensor to a dense layer's kernel or bias. */
 export interface WeightBinding {
   tensor: StoredTensor;
   /** True when the stored matrix is `[inputs, units]` (MatMul, Gemm with transB=0). */
@@ -29,7 +29,7 @@ export interface WeightBinding {
   factor: number;
 }
 
-/** What the writer needs to know about one dense layer of the network. */
+/** Facts the writer uses about one dense layer of the network. */
 export interface DenseBinding {
   layerIndex: number;
   nodeIndex: number;
@@ -268,7 +268,7 @@ export class ChainBuilder {
     return target;
   }
 
-  /** A Reshape whose shape is computed from `Shape` at run time: use the recorded shape or flatten. */
+  /** Resolves a Reshape whose shape is computed at run time, from the recorded shape or as a flatten. */
   private runtimeReshape(node: onnx.INodeProto, from: number[] | null): number[] | null {
     const recorded = this.index.valueShapes.get(node.output?.[0] ?? '')?.slice(1);
     if (recorded && recorded.every((dim) => dim !== null)) return recorded as number[];

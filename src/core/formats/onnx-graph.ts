@@ -10,7 +10,7 @@ import {
   type TensorContext,
 } from './onnx-tensor';
 
-/** Where a stored tensor sits in the ModelProto, so that the writer can replace its bytes. */
+/** Location of a stored tensor in the ModelProto, so that the writer can replace its bytes. */
 export type TensorSite =
   | { kind: 'initializer'; index: number }
   | { kind: 'constant-node'; nodeIndex: number; attributeIndex: number }
@@ -23,7 +23,7 @@ export interface StoredTensor {
   site: TensorSite;
 }
 
-/** A weight as the dense node sees it: a stored tensor behind Transpose, Cast and Identity nodes. */
+/** A weight as the dense node reads it: a stored tensor behind Transpose, Cast and Identity nodes. */
 export interface WeightFeed {
   tensor: StoredTensor;
   /** Number of 2-D transposes between the stored tensor and the node. */

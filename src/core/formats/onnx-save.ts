@@ -1,8 +1,8 @@
 /**
  * Writes a changed network back into its ONNX ModelProto. Only the protobuf entries of changed
- * tensors (and of nodes that get a new bias) are re-encoded; every other byte of the file is
- * copied as read, so the output is byte-identical to the input outside those entries and the
- * length prefixes of the graph that encloses them.
+ * tensors, and of nodes that get a new bias, are re-encoded. Every other byte of the file is
+ * copied as read, so the output is byte-identical to the input except in those entries and in
+ * the length prefix of the graph that contains them.
  */
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
@@ -196,7 +196,7 @@ function graphPayload(source: OnnxSource): Uint8Array {
   return payloadOf(source.bytes, graphSpan(source));
 }
 
-/** The new external data file: every external tensor of the source, changed ones with new values. */
+/** Builds the new external data file from every external tensor of the source, changed ones with new values. */
 async function externalData(source: OnnxSource, writes: Map<string, TensorWrite>, outPath: string) {
   const tensors = [...source.index.constants.values()].filter((tensor) => isExternal(tensor.proto));
   if (tensors.length === 0) return null;

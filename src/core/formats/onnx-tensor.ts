@@ -51,7 +51,7 @@ export interface TensorContext {
   folder: string;
 }
 
-/** Where an external tensor's bytes are, after the checks against the data file. */
+/** Location of an external tensor's bytes, checked against the data file. */
 export interface ExternalLocation {
   /** The `location` entry as written in the model. */
   location: string;
@@ -260,7 +260,7 @@ function sizeMismatch(
   );
 }
 
-/** Returns the values of the typed field that holds the data, or null when raw or external. */
+/** Returns the values of the typed field that contains the data, or null when raw or external. */
 function typedValues(tensor: onnx.ITensorProto): number[] | null {
   if (isExternal(tensor) || (tensor.rawData && tensor.rawData.length > 0)) return null;
   switch (tensor.dataType) {

@@ -1,7 +1,7 @@
 /**
  * ONNX reader and writer (https://onnx.ai/onnx/repo-docs/IR.html). The ModelProto is decoded
- * with onnx-proto; the graph is read as a chain of layers by onnx-chain.ts, and saving replaces
- * only the changed tensors' bytes (onnx-save.ts).
+ * with onnx-proto, and onnx-chain.ts reads its graph as a chain of layers. Saving (onnx-save.ts)
+ * replaces only the changed tensors' bytes.
  */
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';

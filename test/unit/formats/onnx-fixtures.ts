@@ -15,7 +15,7 @@ export const FLOAT16 = 10;
 /** How a test tensor stores its values. */
 export type Storage = 'raw' | 'typed';
 
-/** A float32 initializer in `raw_data` or `float_data`. */
+/** Returns a float32 initializer in `raw_data` or `float_data`. */
 export function floatTensor(
   name: string,
   dims: number[],
@@ -27,7 +27,7 @@ export function floatTensor(
   return { name, dims, dataType: FLOAT, rawData: bytes };
 }
 
-/** A float16 initializer in `raw_data` or in `int32_data` (one half-float bit pattern per entry). */
+/** Returns a float16 initializer in `raw_data` or in `int32_data` (one half-float bit pattern per entry). */
 export function halfTensor(
   name: string,
   dims: number[],
@@ -42,12 +42,12 @@ export function halfTensor(
   return { name, dims, dataType: FLOAT16, int32Data: bits };
 }
 
-/** An int64 initializer (a Reshape shape). */
+/** Returns an int64 initializer, such as a Reshape shape. */
 export function int64Tensor(name: string, values: number[]): onnx.ITensorProto {
   return { name, dims: [values.length], dataType: INT64, int64Data: values };
 }
 
-/** A float32 initializer whose bytes live in an external file. */
+/** Returns a float32 initializer whose bytes live in an external file. */
 export function externalTensor(
   name: string,
   dims: number[],
@@ -69,7 +69,7 @@ export function externalTensor(
   };
 }
 
-/** A node with attributes given as a plain object (numbers become ints or floats by `floats`). */
+/** Returns a node named after its operator and first output. */
 export function node(
   opType: string,
   inputs: string[],
@@ -87,22 +87,22 @@ export function node(
   };
 }
 
-/** An INT attribute. */
+/** Returns an INT attribute. */
 export function intAttr(name: string, value: number): onnx.IAttributeProto {
   return { name, type: onnx.AttributeProto.AttributeType.INT, i: value };
 }
 
-/** A FLOAT attribute. */
+/** Returns a FLOAT attribute. */
 export function floatAttr(name: string, value: number): onnx.IAttributeProto {
   return { name, type: onnx.AttributeProto.AttributeType.FLOAT, f: value };
 }
 
-/** A FLOATS attribute. */
+/** Returns a FLOATS attribute. */
 export function floatsAttr(name: string, values: number[]): onnx.IAttributeProto {
   return { name, type: onnx.AttributeProto.AttributeType.FLOATS, floats: values };
 }
 
-/** A float tensor value description with a symbolic batch axis. */
+/** Returns a float tensor's ValueInfo with a symbolic batch axis. */
 export function valueInfo(name: string, sample: number[], elemType = FLOAT): onnx.IValueInfoProto {
   const dim = [{ dimParam: 'batch' }, ...sample.map((dimValue) => ({ dimValue }))];
   return { name, type: { tensorType: { elemType, shape: { dim } } } };
