@@ -115,3 +115,23 @@ export function parseColour(text: string): Rgb | null {
   if (functional) return [Number(functional[1]), Number(functional[2]), Number(functional[3])];
   return null;
 }
+
+/** Dims each cell toward `background` by its pruned fraction, for the mask overlay. */
+export function dimPruned(
+  out: Uint8ClampedArray,
+  quantiles: Float32Array,
+  cells: number,
+  threshold: number,
+  background: Rgb,
+  strength = 0.85,
+): void {
+  if (threshold === -Infinity) return;
+  for (let cell = 0; cell < cells; cell++) {
+    const fraction = cellPrunedFraction(quantiles, cell, threshold) * strength;
+    if (fraction === 0) continue;
+    const base = cell * 4;
+    out[base] += (background[0] - out[base]) * fraction;
+    out[base + 1] += (background[1] - out[base + 1]) * fraction;
+    out[base + 2] += (background[2] - out[base + 2]) * fraction;
+  }
+}

@@ -1,0 +1,208 @@
+/** The Sensitivity and Comparison tabs: long jobs with progress and Cancel, charts and exports. */
+import type { Metrics, MethodName, SensitivityReport } from '../src/core/reports';
+import { formatPercent, h } from './dom';
+import { LineChartView } from './charts';
+import { call, RequestError, type Call } from './rpc';
+import type { Palette } from './theme';
+
+/** Human-readable metric names. */
+export const metricNames: Record<keyof Metrics, string> = {
+  accuracy: 'accuracy',
+  cross_entropy: 'cross-entropy',
+  output_mse: 'output MSE',
+  mse: 'MSE',
+  mae: 'MAE',
+};
+
+/** Returns true when a larger value of the metric is better. */
+export function higherIsBetter(metric: keyof Metrics): boolean {
+  return metric === 'accuracy';
+}
+
+function parseFractions(text: string): number[] | null {
+  const values = text.split(',').map((part) => Number(part.trim().replace(/%$/, '')));
+  const fractions = values.map((value) => (value > 1 ? value / 100 : value));
+  return fractions.length > 0 && fractions.every((value) => Number.isFinite(value) && value >= 0 && value <= 1) ? fractions : null;
+}
+
+/** Run/Cancel buttons with a progress line, shared by the long-running actions. */
+export class JobControls {
+  readonly element: HTMLElement;
+  private readonly run: HTMLElement & { disabled?: boolean };
+  private readonly cancel: HTMLElement & { disabled?: boolean };
+  private readonly status: HTMLElement;
+  private readonly ring: HTMLElement;
+  private active: Call<unknown> | null = null;
+
+  constructor(id: string, label: string, start: () => Promise<void>) {
+    this.run = h('vscode-button', { id: `${id}-run`, onclick: () => void start() }, label);
+    this.cancel = h('vscode-button', { id: `${id}-cancel`, appearance: 'secondary', disabled: true, onclick: () => this.active?.cancel() }, 'Cancel');
+    this.ring = h('vscode-progress-ring', { hidden: true, 'aria-label': 'Working' });
+    this.status = h('span', { id: `${id}-status`, role: 'status', 'aria-live': 'polite' });
+    this.element = h('div', { class: 'row' }, this.run, this.cancel, this.ring, this.status);
+  }
+
+  /** Runs a request with progress; resolves with its result, or null when cancelled or failed. */
+  async track<T>(request: Call<T>): Promise<T | null> {
+    this.active = request as Call<unknown>;
+    this.run.disabled = true;
+    this.cancel.disabled = false;
+    this.ring.hidden = false;
+    this.status.textContent = 'Starting…';
+    try {
+      const result = await request.result;
+      this.status.textContent = 'Done.';
+      return result;
+    } catch (error) {
+      this.status.textContent = error instanceof RequestError && error.cancelled ? 'Cancelled.' : (error as Error).message;
+      return null;
+    } finally {
+      this.active = null;
+      this.run.disabled = false;
+      this.cancel.disabled = true;
+      this.ring.hidden = true;
+    }
+  }
+
+  progress(fraction: number, message: string): void {
+    this.status.textContent = `${formatPercent(fraction)} ${message}`;
+  }
+
+  say(text: string): void {
+    this.status.textContent = text;
+  }
+}
+
+/** Where the analysis views get the panel's current settings and apply a choice. */
+export interface AnalysisContext {
+  method(): MethodName;
+  palette(): Palette;
+  /** The unpruned model's metrics, once measured. */
+  baseline(): Metrics | null;
+  layerNames(): string[];
+  applyLayerSparsities(sparsities: number[]): void;
+}
+
+function exportButtons(view: LineChartView, name: () => string, say: (text: string) => void): HTMLElement {
+  const send = async (format: 'png' | 'svg' | 'csv') => {
+    try {
+      let reply;
+      if (format === 'png') {
+        const content = await view.png();
+        if (!content) return say('Run the view first.');
+        reply = await call('export', { format, name: name(), content }).result;
+      } else {
+        const content = format === 'svg' ? view.svg() : view.csv();
+        if (!content) return say('Run the view first.');
+        reply = await call('export', { format, name: name(), content }).result;
+      }
+      say(reply.saved ? `Saved ${reply.saved}.` : 'Export cancelled.');
+    } catch (error) {
+      say((error as Error).message);
+    }
+  };
+  return h(
+    'div',
+    { class: 'row' },
+    h('vscode-button', { appearance: 'secondary', onclick: () => void send('png') }, 'Export PNG'),
+    h('vscode-button', { appearance: 'secondary', onclick: () => void send('svg') }, 'Export SVG'),
+    h('vscode-button', { appearance: 'secondary', onclick: () => void send('csv') }, 'Export CSV'),
+  );
+}
+
+/** Builds the Sensitivity tab. */
+export function sensitivityView(context: AnalysisContext): { element: HTMLElement; redraw(): void } {
+  const chart = new LineChartView('sensitivity', context.palette);
+  const sparsities = h('vscode-text-field', { id: 'sensitivity-sparsities', value: '0.1, 0.3, 0.5, 0.7, 0.8, 0.9, 0.95' }, 'Sparsities per layer');
+  const tolerance = h('vscode-text-field', { id: 'sensitivity-tolerance', value: '0.01' }, 'Allowed metric change');
+  let report: SensitivityReport | null = null;
+  const controls: JobControls = new JobControls('sensitivity', 'Run Sensitivity', async (): Promise<void> => {
+    const values = parseFractions((sparsities as HTMLElement & { value: string }).value);
+    if (!values) return controls.say('Sparsities must be fractions such as 0.5, 0.9 or percentages such as 90%.');
+    const request = call('sensitivity', { method: context.method(), sparsities: values }, (f, m) => controls.progress(f, m));
+    report = await controls.track(request);
+    if (report) show(report);
+  });
+  function show(result: SensitivityReport): void {
+    const metric = result.metric;
+    chart.render({
+      title: `Sensitivity (${result.method}, one layer at a time)`,
+      xLabel: 'layer sparsity',
+      yLabel: metricNames[metric] ?? metric,
+      x: result.sparsities,
+      series: result.layers.map((layer) => ({ name: layer.name, values: layer.values.map((metrics) => metrics[metric] ?? null) })),
+    });
+  }
+  const pick = () => {
+    if (!report) return controls.say('Run the sensitivity analysis first.');
+    const allowed = Number((tolerance as HTMLElement & { value: string }).value);
+    const chosen = pickSparsities(report, context.baseline(), allowed, context.layerNames());
+    if (!chosen) return controls.say('Enter a non-negative allowed change, and load data so the original metric is known.');
+    context.applyLayerSparsities(chosen);
+    controls.say(`Per-layer sparsities set: ${chosen.map(formatPercent).join(', ')}.`);
+  };
+  const element = h(
+    'section',
+    { id: 'sensitivity-view', 'aria-label': 'Sensitivity' },
+    h('p', { class: 'muted' }, 'The metric when only one layer is pruned (one-shot), the other layers untouched.'),
+    h('div', { class: 'row fields' }, sparsities, controls.element),
+    chart.element,
+    h('div', { class: 'row fields' }, tolerance, h('vscode-button', { id: 'sensitivity-apply', onclick: pick }, 'Use as Per-Layer Sparsities')),
+    exportButtons(chart, () => 'sensitivity', (text) => controls.say(text)),
+  );
+  return { element, redraw: () => chart.redraw() };
+}
+
+/**
+ * For each layer, the largest tested sparsity whose metric stays within `allowed` of the
+ * original (lower for accuracy, higher for losses). Null without a baseline.
+ */
+export function pickSparsities(report: SensitivityReport, baseline: Metrics | null, allowed: number, order: string[]): number[] | null {
+  const base = baseline?.[report.metric];
+  if (base === undefined || !Number.isFinite(allowed) || allowed < 0) return null;
+  const better = higherIsBetter(report.metric);
+  return order.map((name) => {
+    const layer = report.layers.find((candidate) => candidate.name === name);
+    let best = 0;
+    layer?.values.forEach((metrics, i) => {
+      const value = metrics[report.metric];
+      if (value === undefined) return;
+      const ok = better ? value >= base - allowed : value <= base + allowed;
+      if (ok) best = Math.max(best, report.sparsities[i]);
+    });
+    return best;
+  });
+}
+
+/** Builds the Comparison tab. */
+export function comparisonView(context: AnalysisContext): { element: HTMLElement; redraw(): void } {
+  const chart = new LineChartView('comparison', context.palette);
+  const sparsities = h('vscode-text-field', { id: 'comparison-sparsities', value: '0.5, 0.7, 0.9, 0.95' }, 'Sparsities');
+  const steps = h('vscode-text-field', { id: 'comparison-steps', value: '10' }, 'Iterative ECP steps');
+  const controls: JobControls = new JobControls('comparison', 'Run Comparison', async (): Promise<void> => {
+    const values = parseFractions((sparsities as HTMLElement & { value: string }).value);
+    const stepCount = Number((steps as HTMLElement & { value: string }).value);
+    if (!values) return controls.say('Sparsities must be fractions such as 0.5, 0.9 or percentages such as 90%.');
+    if (!Number.isInteger(stepCount) || stepCount < 1 || stepCount > 100) return controls.say('Steps must be a whole number from 1 to 100.');
+    const request = call('compare', { sparsities: values, steps: stepCount }, (f, m) => controls.progress(f, m));
+    const report = await controls.track(request);
+    if (!report) return;
+    const metric = report.metric;
+    chart.render({
+      title: `Pruning methods compared (original ${metricNames[metric] ?? metric}: ${report.original[metric] ?? '–'})`,
+      xLabel: 'global sparsity',
+      yLabel: metricNames[metric] ?? metric,
+      x: report.sparsities,
+      series: report.methods.map((entry) => ({ name: entry.name, values: entry.results.map((metrics) => metrics[metric] ?? null) })),
+    });
+  });
+  const element = h(
+    'section',
+    { id: 'comparison-view', 'aria-label': 'Comparison' },
+    h('p', { class: 'muted' }, 'The metric after pruning the whole model with each method: ECP one-shot and iterative, and the baselines.'),
+    h('div', { class: 'row fields' }, sparsities, steps, controls.element),
+    chart.element,
+    exportButtons(chart, () => 'comparison', (text) => controls.say(text)),
+  );
+  return { element, redraw: () => chart.redraw() };
+}

@@ -1,0 +1,302 @@
+/** The panel's application: renders the state, wires sliders, heatmaps, metrics and saving. */
+import type { Metrics } from '../src/core/reports';
+import type { ScoreSummary } from '../src/core/view/summary';
+import type { PanelState, ScoresState } from '../src/shared/protocol';
+import { comparisonView, JobControls, metricNames, sensitivityView } from './analysis';
+import { formatCount, formatNumber, formatPercent, h } from './dom';
+import { drawInputImage, drawLegend, LayerHeatmap, type MapKind } from './heatmap';
+import { call, RequestError, type Call } from './rpc';
+import { SparsitySliders, type SliderChange } from './sliders';
+import { renderDataForm, renderModelSummary } from './summary';
+import { readPalette, type Palette } from './theme';
+
+/** Delay after the last slider move before metrics are measured. */
+const evaluateDelayMs = 200;
+
+function decodeSummaries(scores: ScoresState): ScoreSummary[] {
+  return scores.layers.map((layer) => ({
+    name: layer.name,
+    count: layer.count,
+    ranks: new Float64Array(layer.ranks),
+    edges: new Float32Array(layer.edges),
+    cumulative: new Float64Array(layer.cumulative),
+  }));
+}
+
+function describeMetrics(metrics: Metrics, baseline: Metrics | null): string {
+  const parts = (Object.keys(metricNames) as (keyof Metrics)[])
+    .filter((key) => metrics[key] !== undefined)
+    .map((key) => {
+      const value = metrics[key] as number;
+      const shown = key === 'accuracy' ? formatPercent(value) : formatNumber(value);
+      const original = baseline?.[key];
+      const before = original === undefined || key === 'output_mse' ? '' : ` (original ${key === 'accuracy' ? formatPercent(original) : formatNumber(original)})`;
+      return `${metricNames[key]} ${shown}${before}`;
+    });
+  return parts.join(' · ');
+}
+
+/** The whole panel. */
+export class PanelApp {
+  private state: PanelState | null = null;
+  private palette: Palette = readPalette();
+  private mapKind: MapKind = 'importance';
+  private overlay = true;
+  private summaries: ScoreSummary[] = [];
+  private heatmaps: LayerHeatmap[] = [];
+  private sliders: SparsitySliders | null = null;
+  private baseline: Metrics | null = null;
+  private evaluateTimer: number | undefined;
+  private evaluating: Call<unknown> | null = null;
+  private evaluateSequence = 0;
+  private scoresKey = '';
+  private formKey = '';
+  private readonly timings: Record<string, number> = {};
+
+  private readonly header = h('header', { id: 'header' });
+  private readonly status = h('div', { id: 'status', role: 'status', 'aria-live': 'polite' });
+  private readonly modelTab = h('div', { id: 'model-tab' });
+  private readonly dataTab = h('div', { id: 'data-tab' });
+  private readonly slidersHost = h('div', { id: 'sliders' });
+  private readonly prediction = h('div', { id: 'prediction', 'aria-live': 'polite' });
+  private readonly metrics = h('div', { id: 'metrics', 'aria-live': 'polite' }, 'Load calibration data to measure metrics.');
+  private readonly timingLine = h('div', { id: 'timings', class: 'muted' });
+  private readonly heatmapHost = h('div', { id: 'heatmaps' });
+  private readonly legend = h('canvas', { id: 'legend', 'aria-hidden': 'true' });
+  private readonly legendLabels = h('span', { id: 'legend-labels', class: 'muted' });
+  private readonly inputImage = h('canvas', { id: 'input-image', role: 'img', 'aria-label': 'Summed importance of each input pixel' });
+  private readonly inputImageBox = h('figure', { id: 'input-image-box', hidden: true }, this.inputImage, h('figcaption', {}, 'Input importance: importance summed over the first layer\'s units, per input.'));
+  private readonly saveSteps = h('vscode-text-field', { id: 'save-steps', value: '10' }, 'Steps');
+  private readonly saveControls = new JobControls('save', 'Save Pruned Model…', () => this.save());
+  private readonly sensitivity = sensitivityView(this.analysisContext());
+  private readonly comparison = comparisonView(this.analysisContext());
+
+  /** Builds the page skeleton into `root`. */
+  mount(root: HTMLElement): void {
+    const kindGroup = h(
+      'vscode-radio-group',
+      { id: 'map-kind', 'aria-label': 'Heatmap shows' },
+      h('label', { slot: 'label' }, 'Heatmap shows'),
+      h('vscode-radio', { value: 'importance', checked: true }, 'Importance (log)'),
+      h('vscode-radio', { value: 'weights' }, 'Weights'),
+      h('vscode-radio', { value: 'mask' }, 'Mask'),
+    );
+    kindGroup.addEventListener('change', () => {
+      this.mapKind = ((kindGroup as HTMLElement & { value?: string }).value ?? 'importance') as MapKind;
+      this.repaintHeatmaps();
+    });
+    const overlay = h('vscode-checkbox', { id: 'mask-overlay', checked: true }, 'Dim pruned weights');
+    overlay.addEventListener('change', () => {
+      this.overlay = Boolean((overlay as HTMLElement & { checked?: boolean }).checked);
+      this.repaintHeatmaps();
+    });
+    const tabs = h(
+      'vscode-panels',
+      { id: 'tabs', 'aria-label': 'PruneLens views' },
+      h('vscode-panel-tab', { id: 'tab-model' }, 'Model'),
+      h('vscode-panel-tab', { id: 'tab-heatmaps' }, 'Heatmaps and Sliders'),
+      h('vscode-panel-tab', { id: 'tab-sensitivity' }, 'Sensitivity'),
+      h('vscode-panel-tab', { id: 'tab-comparison' }, 'Comparison'),
+      h('vscode-panel-view', { id: 'view-model' }, h('div', { class: 'stack' }, this.modelTab, this.dataTab)),
+      h(
+        'vscode-panel-view',
+        { id: 'view-heatmaps' },
+        h(
+          'div',
+          { class: 'stack' },
+          h('div', { class: 'row' }, kindGroup, overlay),
+          h('div', { class: 'row legend-row' }, h('span', {}, 'Importance'), this.legend, this.legendLabels),
+          this.slidersHost,
+          this.prediction,
+          this.metrics,
+          h('div', { class: 'row fields' }, this.saveSteps, this.saveControls.element),
+          this.timingLine,
+          this.inputImageBox,
+          this.heatmapHost,
+        ),
+      ),
+      h('vscode-panel-view', { id: 'view-sensitivity' }, this.sensitivity.element),
+      h('vscode-panel-view', { id: 'view-comparison' }, this.comparison.element),
+    );
+    root.replaceChildren(this.header, this.status, tabs);
+    root.removeAttribute('aria-busy');
+    drawLegend(this.legend, this.palette);
+  }
+
+  /** Renders a new state from the host. */
+  setState(state: PanelState): void {
+    this.state = state;
+    this.header.replaceChildren(
+      h('h1', {}, state.model ? `${state.model.fileName}` : 'PruneLens'),
+      h('span', { class: 'muted' }, state.model ? `${state.model.format} · ${formatCount(state.model.params)} parameters` : ''),
+    );
+    this.status.textContent = state.error ?? state.busy ?? '';
+    this.status.classList.toggle('error', Boolean(state.error));
+    if (state.model) this.modelTab.replaceChildren(renderModelSummary(state.model, state.backend));
+    const formKey = JSON.stringify([state.picked, state.dataForm, state.data]);
+    if (formKey !== this.formKey) {
+      this.formKey = formKey;
+      this.dataTab.replaceChildren(renderDataForm(state, (text, error) => this.say(text, error)));
+    }
+    if (state.scores && state.model) this.setScores(state);
+  }
+
+  private say(text: string, error = false): void {
+    this.status.textContent = text;
+    this.status.classList.toggle('error', error);
+  }
+
+  private setScores(state: PanelState): void {
+    const scores = state.scores as ScoresState;
+    const key = JSON.stringify([scores.method, scores.samples, scores.seconds, scores.layers.map((layer) => layer.count), state.data]);
+    if (key === this.scoresKey) return;
+    this.scoresKey = key;
+    this.summaries = decodeSummaries(scores);
+    const previous = this.sliders?.current();
+    this.sliders = new SparsitySliders(this.summaries, state.maxLayerSparsity, (change) => this.onSliders(change));
+    this.slidersHost.replaceChildren(
+      h('p', { class: 'muted' }, `Scores: ${scores.method}` + (scores.samples ? ` on ${formatCount(scores.samples)} samples` : ' (no data: magnitude)') + `, ${scores.seconds.toFixed(2)} s, backend ${scores.backend}.`),
+      ...scores.notes.map((note) => h('p', { class: 'muted' }, note)),
+      this.sliders.element,
+    );
+    const dense = state.model?.dense ?? [];
+    this.heatmaps = dense.map((layer) => new LayerHeatmap(layer, { kind: () => this.mapKind, overlay: () => this.overlay, palette: () => this.palette }));
+    this.heatmapHost.replaceChildren(...this.heatmaps.map((heatmap) => heatmap.element));
+    void this.loadHeatmaps(previous);
+    this.drawInputImage();
+    this.baseline = null;
+    if (state.data) void this.measureBaseline();
+  }
+
+  private async loadHeatmaps(previous: SliderChange | undefined): Promise<void> {
+    const started = performance.now();
+    await Promise.all(this.heatmaps.map((heatmap) => heatmap.showOverview().catch((error) => this.say((error as Error).message, true))));
+    this.timings.heatmaps = performance.now() - started;
+    this.timings.paint = Math.max(...this.heatmaps.map((heatmap) => heatmap.lastPaintMs), 0);
+    const first = this.heatmaps[0];
+    if (first) this.legendLabels.textContent = `${formatNumber(10 ** first.range.low)} … ${formatNumber(10 ** first.range.high)} (${first.layer.name}; log scale)`;
+    if (previous && this.sliders) {
+      if (previous.mode === 'layer') this.sliders.setLayers(previous.sparsities);
+      else this.sliders.setGlobal(previous.global);
+    } else {
+      this.sliders?.setGlobal(0);
+    }
+    this.showTimings();
+  }
+
+  private drawInputImage(): void {
+    const image = this.state?.inputImage;
+    this.inputImageBox.hidden = !image;
+    if (!image) return;
+    drawInputImage(this.inputImage, new Float32Array(image.values), image.height, image.width, this.palette);
+    this.inputImage.style.width = `${Math.max(112, image.width * 8)}px`;
+  }
+
+  private onSliders(change: SliderChange): void {
+    const started = performance.now();
+    this.heatmaps.forEach((heatmap, i) => heatmap.setThreshold(change.thresholds[i] ?? -Infinity));
+    this.timings.overlay = performance.now() - started;
+    this.prediction.textContent =
+      `Sparsity ${formatPercent(change.overall)} (${change.mode === 'global' ? 'global threshold' : 'per layer'}); ` +
+      `predicted output change (sum of importance of removed weights): ${formatNumber(change.predicted)}`;
+    this.showTimings();
+    this.scheduleEvaluate(change);
+  }
+
+  private scheduleEvaluate(change: SliderChange): void {
+    if (!this.state?.data) return;
+    window.clearTimeout(this.evaluateTimer);
+    this.evaluateTimer = window.setTimeout(() => void this.evaluate(change), evaluateDelayMs);
+  }
+
+  private sparsityMap(sparsities: number[]): Record<string, number> {
+    return Object.fromEntries(this.summaries.map((summary, i) => [summary.name, sparsities[i] ?? 0]));
+  }
+
+  private async measureBaseline(): Promise<void> {
+    try {
+      const reply = await call('evaluate', { sparsities: this.sparsityMap([]) }).result;
+      this.baseline = reply.metrics;
+      if (this.sliders) this.scheduleEvaluate(this.sliders.current());
+    } catch (error) {
+      this.say((error as Error).message, true);
+    }
+  }
+
+  private async evaluate(change: SliderChange): Promise<void> {
+    this.evaluating?.cancel();
+    const sequence = ++this.evaluateSequence;
+    const started = performance.now();
+    this.metrics.classList.add('pending');
+    const request = call('evaluate', { sparsities: this.sparsityMap(change.sparsities) });
+    this.evaluating = request;
+    try {
+      const reply = await request.result;
+      if (sequence !== this.evaluateSequence) return;
+      this.timings.metrics = performance.now() - started;
+      this.metrics.textContent = `Measured on ${formatCount(reply.samples)} samples at ${formatPercent(change.overall)}: ${describeMetrics(reply.metrics, this.baseline)}`;
+      this.metrics.dataset.sparsity = String(change.overall);
+      this.showTimings();
+    } catch (error) {
+      if (!(error instanceof RequestError && error.cancelled) && sequence === this.evaluateSequence) this.metrics.textContent = (error as Error).message;
+    } finally {
+      if (sequence === this.evaluateSequence) this.metrics.classList.remove('pending');
+    }
+  }
+
+  private showTimings(): void {
+    const parts = [
+      ['heatmaps', 'heatmaps loaded'],
+      ['paint', 'largest heatmap draw'],
+      ['overlay', 'slider overlay update'],
+      ['metrics', 'measured metrics'],
+    ]
+      .filter(([key]) => this.timings[key] !== undefined)
+      .map(([key, label]) => `${label} ${this.timings[key].toFixed(1)} ms`);
+    this.timingLine.textContent = parts.join(' · ');
+    for (const [key, value] of Object.entries(this.timings)) this.timingLine.dataset[key] = value.toFixed(2);
+  }
+
+  private async save(): Promise<void> {
+    const change = this.sliders?.current();
+    if (!change || !this.state?.scores) return this.saveControls.say('The model is not loaded yet.');
+    const steps = Number((this.saveSteps as HTMLElement & { value: string }).value);
+    if (!Number.isInteger(steps) || steps < 1 || steps > 100) return this.saveControls.say('Steps must be a whole number from 1 to 100.');
+    const method = this.state.scores.method;
+    const request = call(
+      'save',
+      { scope: change.mode, sparsity: change.mode === 'global' ? change.global : change.overall, layerSparsity: this.sparsityMap(change.sparsities), steps, method },
+      (fraction, message) => this.saveControls.progress(fraction, message),
+    );
+    const reply = await this.saveControls.track(request);
+    if (!reply) return;
+    if (reply.output === null) return this.saveControls.say('Save cancelled.');
+    const after = describeMetrics(reply.report.after.metrics, reply.report.before.metrics);
+    this.saveControls.say(`Saved ${reply.output} at ${formatPercent(reply.report.sparsity)} sparsity${after ? `: ${after}` : ''}.`);
+  }
+
+  private repaintHeatmaps(): void {
+    for (const heatmap of this.heatmaps) heatmap.paint();
+  }
+
+  /** Re-reads the theme colours and redraws everything drawn on canvases. */
+  themeChanged(): void {
+    this.palette = readPalette();
+    drawLegend(this.legend, this.palette);
+    this.repaintHeatmaps();
+    this.drawInputImage();
+    this.sensitivity.redraw();
+    this.comparison.redraw();
+  }
+
+  private analysisContext() {
+    return {
+      method: () => this.state?.scores?.method ?? 'ecp',
+      palette: () => this.palette,
+      baseline: () => this.baseline,
+      layerNames: () => this.summaries.map((summary) => summary.name),
+      applyLayerSparsities: (sparsities: number[]) => this.sliders?.setLayers(sparsities),
+    };
+  }
+}
+

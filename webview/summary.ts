@@ -1,0 +1,147 @@
+/** The Model tab: the model summary and the calibration data form. */
+import type { DataForm, FileRole, ModelSummary, PanelState } from '../src/shared/protocol';
+import { methodNames } from '../src/core/reports';
+import { formatCount, formatPercent, h } from './dom';
+import { call, RequestError } from './rpc';
+
+/** Renders the model summary: format, layers with shapes and activations, parameters, sparsity. */
+export function renderModelSummary(model: ModelSummary, backend: string): HTMLElement {
+  const rows = model.layers.map((layer) =>
+    h(
+      'tr',
+      {},
+      h('td', {}, layer.name),
+      h('td', {}, layer.type),
+      h('td', {}, layer.units !== undefined ? `${layer.units} × ${layer.inputs}` : ''),
+      h('td', {}, layer.activation ?? ''),
+      h('td', { class: 'number' }, formatCount(layer.params)),
+      h('td', { class: 'number' }, layer.zeros !== undefined && layer.units ? formatPercent(layer.zeros / (layer.units * (layer.inputs ?? 1))) : ''),
+      h('td', {}, layer.note ?? (layer.bias === false ? 'no bias' : '')),
+    ),
+  );
+  return h(
+    'div',
+    { id: 'model-summary' },
+    h(
+      'dl',
+      { class: 'facts' },
+      h('dt', {}, 'Format'),
+      h('dd', { id: 'model-format' }, model.format),
+      h('dt', {}, 'Input shape'),
+      h('dd', {}, `[${model.inputShape.join(', ')}]`),
+      h('dt', {}, 'Parameters'),
+      h('dd', { id: 'model-params' }, formatCount(model.params)),
+      h('dt', {}, 'Prunable dense weights'),
+      h('dd', {}, formatCount(model.prunable)),
+      h('dt', {}, 'Current sparsity'),
+      h('dd', { id: 'model-sparsity' }, formatPercent(model.sparsity)),
+      h('dt', {}, 'Backend'),
+      h('dd', { id: 'model-backend' }, backend || '–'),
+    ),
+    h(
+      'table',
+      { class: 'data-table', id: 'layer-table' },
+      h('caption', {}, 'Layers'),
+      h('thead', {}, h('tr', {}, ...['Name', 'Type', 'Units × inputs', 'Activation', 'Parameters', 'Zeros', 'Note'].map((title) => h('th', { scope: 'col' }, title)))),
+      h('tbody', {}, ...rows),
+    ),
+    model.notes.length ? h('ul', { class: 'notes' }, ...model.notes.map((note) => h('li', {}, note))) : null,
+  );
+}
+
+function textField(id: string, label: string, value: string | undefined, placeholder: string): HTMLElement {
+  return h('vscode-text-field', { id, value: value ?? '', placeholder, 'aria-label': label }, label);
+}
+
+function fieldValue(root: HTMLElement, id: string): string {
+  const element = root.querySelector<HTMLElement & { value?: string }>(`#${id}`);
+  return element?.value ?? '';
+}
+
+/** Renders the calibration data section: files, preprocessing, rows, method, and Load. */
+export function renderDataForm(state: PanelState, onStatus: (text: string, error?: boolean) => void): HTMLElement {
+  const form: DataForm = state.dataForm;
+  const picked = state.picked;
+  const pick = (role: FileRole) => async () => {
+    try {
+      await call('pickFile', { role }).result;
+    } catch (error) {
+      onStatus((error as Error).message, true);
+    }
+  };
+  const method = h(
+    'vscode-dropdown',
+    { id: 'data-method', 'aria-label': 'Scoring method' },
+    ...methodNames.map((name) => h('vscode-option', { value: name, selected: name === (form.method ?? 'ecp') }, name)),
+  );
+  const root = h(
+    'section',
+    { id: 'data-section', 'aria-label': 'Calibration data' },
+    h('h2', {}, 'Calibration data'),
+    h(
+      'div',
+      { class: 'row' },
+      h('vscode-button', { id: 'pick-data', onclick: pick('data') }, 'Choose Data…'),
+      h('span', { id: 'picked-data' }, picked.data ?? 'no data file chosen'),
+      h('vscode-button', { id: 'pick-labels', appearance: 'secondary', onclick: pick('labels') }, 'Choose Labels…'),
+      h('span', { id: 'picked-labels' }, picked.labels ?? 'no separate label file'),
+    ),
+    h(
+      'div',
+      { class: 'row' },
+      h('vscode-button', { id: 'pick-eval-data', appearance: 'secondary', onclick: pick('evalData') }, 'Choose Evaluation Data…'),
+      h('span', {}, picked.evalData ?? 'evaluation on rows of the calibration file'),
+      h('vscode-button', { id: 'pick-eval-labels', appearance: 'secondary', onclick: pick('evalLabels') }, 'Choose Evaluation Labels…'),
+      h('span', {}, picked.evalLabels ?? ''),
+    ),
+    h(
+      'div',
+      { class: 'row fields' },
+      textField('data-scale', 'Scale', form.scale, '1/255'),
+      textField('data-shift', 'Shift', form.shift, '0'),
+      textField('data-mean', 'Mean', form.mean, '0'),
+      textField('data-std', 'Std', form.std, '1'),
+    ),
+    h(
+      'div',
+      { class: 'row fields' },
+      textField('data-rows', 'Calibration rows', form.rows, '0:2000'),
+      textField('data-eval-rows', 'Evaluation rows', form.evalRows, '2000:7000'),
+      textField('data-label-column', 'Label column (CSV)', form.labelColumn, 'name or index'),
+      h('label', { for: 'data-method', class: 'dropdown-label' }, 'Method'),
+      method,
+    ),
+    h('p', { class: 'muted' }, 'Each feature becomes (x × scale + shift − mean) / std. Rows are START:END, end excluded.'),
+    h('vscode-button', { id: 'load-data', onclick: () => void load() }, 'Load and Score'),
+    state.data
+      ? h(
+          'dl',
+          { class: 'facts', id: 'data-facts' },
+          h('dt', {}, 'Calibration'),
+          h('dd', { id: 'data-description' }, `${formatCount(state.data.samples)} samples: ${state.data.description}`),
+          h('dt', {}, 'Evaluation'),
+          h('dd', {}, `${formatCount(state.data.evalSamples)} samples: ${state.data.evalDescription}`),
+          h('dt', {}, 'Task'),
+          h('dd', {}, state.data.task),
+        )
+      : null,
+  );
+  async function load(): Promise<void> {
+    const request: DataForm = {
+      scale: fieldValue(root, 'data-scale'),
+      shift: fieldValue(root, 'data-shift'),
+      mean: fieldValue(root, 'data-mean'),
+      std: fieldValue(root, 'data-std'),
+      rows: fieldValue(root, 'data-rows'),
+      evalRows: fieldValue(root, 'data-eval-rows'),
+      labelColumn: fieldValue(root, 'data-label-column'),
+      method: (fieldValue(root, 'data-method') || 'ecp') as DataForm['method'],
+    };
+    try {
+      await call('loadData', request).result;
+    } catch (error) {
+      if (!(error instanceof RequestError && error.cancelled)) onStatus((error as Error).message, true);
+    }
+  }
+  return root;
+}
