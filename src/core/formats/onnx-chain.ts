@@ -127,8 +127,10 @@ export class ChainBuilder {
     this.checkSideInputs(node, current);
     this.checkSideOutputs(node);
     const op = isDefaultDomain(node) ? (node.opType ?? '') : `${node.domain}.${node.opType}`;
-    if ((op === 'MatMul' || op === 'Gemm') && node.input?.[0] === current) {
-      return this.addDense(nodeIndex, op);
+    if (op === 'MatMul' || op === 'Gemm') {
+      if (node.input?.[0] === current) return this.addDense(nodeIndex, op);
+      this.addOpaque(node, `${op} multiplies a weight by the activation from the left`);
+      return node.output?.[0] ?? '';
     }
     const handled = await this.addSimpleLayer(node, op);
     if (!handled) this.addOpaque(node, `ONNX operator ${op} is not supported by the core`);

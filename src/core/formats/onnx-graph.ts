@@ -3,6 +3,7 @@ import { onnx } from 'onnx-proto';
 import { ModelFormatError } from '../errors';
 import {
   DataType,
+  dataTypeName,
   isFloatType,
   tensorDims,
   toNumber,
@@ -117,7 +118,9 @@ export class GraphIndex {
       const stored = this.constants.get(current);
       if (stored) {
         const dataType = stored.proto.dataType ?? 0;
-        if (!isFloatType(dataType)) return `its weight '${name}' has a non-float data type`;
+        if (!isFloatType(dataType)) {
+          return `its weight '${name}' has data type ${dataTypeName(dataType)}, not a float type`;
+        }
         return { tensor: stored, transposes, computeType: castTo ?? dataType };
       }
       const producer = this.producers.get(current);

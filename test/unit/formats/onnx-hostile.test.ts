@@ -196,7 +196,7 @@ describe('ONNX graph shape checks', () => {
     if (layer.kind === 'opaque')
       assert.match(
         layer.reason,
-        /MatMul cannot be read as a dense layer .*non-float.*node 'MatMul_y'/,
+        /MatMul cannot be read as a dense layer .*data type INT32, not a float type.*node 'MatMul_y'/,
       );
   });
 });

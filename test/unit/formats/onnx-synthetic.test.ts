@@ -355,3 +355,57 @@ describe('ONNX elementwise layers', () => {
     assert.match(loaded.notes.join('\n'), /only data-free criteria apply/);
   });
 });
+
+describe('ONNX graph variants', () => {
+  it('reads a run-time flatten shape', async () => {
+    const nodes = [
+      node('Shape', ['x'], ['shape']),
+      node('Gather', ['shape', 'zero'], ['batch'], [intAttr('axis', 0)]),
+      node('Unsqueeze', ['batch', 'axes'], ['batch1']),
+      node('Concat', ['batch1', 'minusOne'], ['target'], [intAttr('axis', 0)]),
+      node('Reshape', ['x', 'target'], ['flat']),
+      node('Gemm', ['flat', 'W', 'b'], ['y'], [intAttr('transB', 1)]),
+    ];
+    const initializers = [
+      { name: 'zero', dims: [], dataType: 7, int64Data: [0] },
+      int64Tensor('axes', [0]),
+      int64Tensor('minusOne', [-1]),
+      floatTensor('W', [units, inputs], kernel),
+      floatTensor('b', [units], bias),
+    ];
+    const parts = singleLayer(nodes, initializers, { input: valueInfo('x', [3, 1]) });
+    const { file, loaded } = await load(parts);
+    assert.deepEqual(
+      loaded.network.layers.map((layer) => layer.kind),
+      ['reshape', 'dense'],
+    );
+    assert.match(
+      loaded.notes.join('\n'),
+      /computes its shape at run time; read as a flatten to \[3\]/,
+    );
+    await assertMatchesOrt(file, loaded.network, [3, 1]);
+  });
+
+  it('adds a graph input below IR 4', async () => {
+    const nodes = [node('MatMul', ['x', 'W'], ['y'])];
+    const weight = floatTensor('W', [inputs, units], kernelInputsUnits);
+    const parts = singleLayer(nodes, [weight], { irVersion: 3, opset: 9 });
+    const bytes = onnx.ModelProto.decode(encodeModel(parts));
+    const weightInfo = {
+      tensorType: { elemType: 1, shape: { dim: [{ dimValue: 3 }, { dimValue: 2 }] } },
+    };
+    bytes.graph?.input?.push(onnx.ValueInfoProto.create({ name: 'W', type: weightInfo }));
+    const file = writeModel(temporaryFolder(), 'ir3.onnx', onnx.ModelProto.encode(bytes).finish());
+    const loaded = await onnxFormat.open(file);
+    const changed = cloneNetwork(loaded.network);
+    onlyDense(changed).bias = Float32Array.from([0.25, 0.5]);
+    const out = path.join(path.dirname(file), 'ir3-biased.onnx');
+    await loaded.save(changed, out);
+    const saved = onnx.ModelProto.decode(fs.readFileSync(out));
+    assert.deepEqual(
+      saved.graph?.input?.map((info) => info.name),
+      ['x', 'W', `${onlyDense(changed).name}.bias`],
+    );
+    await assertMatchesOrt(out, changed);
+  });
+});
