@@ -150,6 +150,16 @@ describe('CSV dialects', () => {
     assert.equal(data.labelKind, null);
   });
 
+  it('keeps UTF-8 across chunk boundaries', async () => {
+    const names = ['café', '日本語', 'naïve'];
+    const rows = Array.from({ length: 9000 }, (_, index) => `${index},${names[index % 3]}`);
+    const file = writeFixture(folder, 'utf8.csv', `x,name\n${rows.join('\n')}\n`);
+    const data = await loadDataset({ data: file, labelColumn: 'name' });
+    assert.ok(data.samples * 12 > 64 * 1024, 'the file must span several parser chunks');
+    assert.deepEqual(data.classNames, [...names].sort());
+    assert.equal(data.samples, 9000);
+  });
+
   it('reads a gzipped .data file', async () => {
     const file = writeFixture(folder, 'small.data.gz', gzip('1,2,a\n3,4,b\n'));
     const data = await loadDataset({ data: file, labelColumn: 2 });
