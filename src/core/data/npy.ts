@@ -47,7 +47,10 @@ export function readNpy(file: string, bytes: Uint8Array, arrayName = 'the array'
 
 function parseHeader(file: string, bytes: Uint8Array, arrayName: string): NpyHeader {
   if (bytes.length < 10 || !magic.every((value, index) => bytes[index] === value)) {
-    throw new DataError(file, `${arrayName} is not a .npy array (missing the \\x93NUMPY signature).`);
+    throw new DataError(
+      file,
+      `${arrayName} is not a .npy array (missing the \\x93NUMPY signature).`,
+    );
   }
   const major = bytes[6];
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
@@ -67,14 +70,19 @@ function parseHeader(file: string, bytes: Uint8Array, arrayName: string): NpyHea
     );
   }
   const dataOffset = headerStart + headerLength;
-  if (dataOffset > bytes.length) throw new DataError(file, `${arrayName} has a truncated .npy header.`);
+  if (dataOffset > bytes.length)
+    throw new DataError(file, `${arrayName} has a truncated .npy header.`);
   const encoding = major === 3 ? 'utf-8' : 'latin1';
   const text = new TextDecoder(encoding).decode(bytes.subarray(headerStart, dataOffset));
   return { ...parseHeaderText(file, text, arrayName), dataOffset };
 }
 
 /** Parses the header, a Python dict literal like `{'descr': '<f4', 'fortran_order': False, 'shape': (3, 4), }`. */
-function parseHeaderText(file: string, text: string, arrayName: string): Omit<NpyHeader, 'dataOffset'> {
+function parseHeaderText(
+  file: string,
+  text: string,
+  arrayName: string,
+): Omit<NpyHeader, 'dataOffset'> {
   const descr = /['"]descr['"]\s*:\s*(['"])([^'"]*)\1/.exec(text);
   if (!descr) {
     if (/['"]descr['"]\s*:\s*\[/.test(text)) {
@@ -88,7 +96,10 @@ function parseHeaderText(file: string, text: string, arrayName: string): Omit<Np
   const order = /['"]fortran_order['"]\s*:\s*(True|False)/.exec(text);
   const shapeMatch = /['"]shape['"]\s*:\s*\(([^)]*)\)/.exec(text);
   if (!order || !shapeMatch) {
-    throw new DataError(file, `${arrayName} has an invalid .npy header ${JSON.stringify(text.trim())}.`);
+    throw new DataError(
+      file,
+      `${arrayName} has an invalid .npy header ${JSON.stringify(text.trim())}.`,
+    );
   }
   const shape = shapeMatch[1]
     .split(',')
