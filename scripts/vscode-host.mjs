@@ -122,17 +122,21 @@ export function freePort() {
   });
 }
 
-/** Creates a throwaway folder for one run: profile, extensions, XDG dirs, TMPDIR, logs. */
-export function makeScratch(label) {
+/**
+ * Creates a throwaway folder for one run: profile, extensions, XDG dirs, TMPDIR, logs. With
+ * `trust`, workspace trust is on, so the opened folder starts untrusted.
+ */
+export function makeScratch(label, { trust = false } = {}) {
   const base = path.join(cacheRoot, 'runs');
   fs.mkdirSync(base, { recursive: true });
   const scratch = fs.mkdtempSync(path.join(base, `${label}-`));
   for (const sub of ['user-data/User', 'extensions', 'xdg', 'tmp', 'chrome']) {
     fs.mkdirSync(path.join(scratch, sub), { recursive: true });
   }
+  const settings = { ...quietSettings, 'security.workspace.trust.enabled': trust };
   fs.writeFileSync(
     path.join(scratch, 'user-data', 'User', 'settings.json'),
-    JSON.stringify(quietSettings, null, 2),
+    JSON.stringify(settings, null, 2),
   );
   return scratch;
 }
@@ -149,7 +153,6 @@ const quietSettings = {
   'workbench.secondarySideBar.defaultVisibility': 'hidden',
   'chat.disableAIFeatures': true,
   'npm.fetchOnlinePackageInfo': false,
-  'security.workspace.trust.enabled': false,
   'git.enabled': false,
 };
 
@@ -302,7 +305,15 @@ export async function runTestsInWorkbench(context, server, options) {
   return { code, page };
 }
 
-const noise = /^Ignoring fetching additional builtin|^\[AccountPolicyGate\]|vsda|authentication provider/;
+/** Workbench messages that say nothing about the tests (connection setup, shutdown cancels). */
+const noise = new RegExp(
+  [
+    '^Ignoring fetching additional builtin', '^Updating additional builtin', '^\\[AccountPolicyGate\\]',
+    'vsda', 'authentication provider', '^Creating a socket', '^Resolving connection token',
+    '^Resolved connection token', '^\\[reconnection-grace-time\\]', '^\\[Service Worker\\]',
+    '^\\[AgentHost', '^Canceled: Canceled',
+  ].join('|'),
+);
 
 function defaultLog(type, text) {
   if (!noise.test(text)) process.stdout.write(`${type === 'error' ? '[host:error] ' : ''}${text}\n`);

@@ -41,31 +41,31 @@ async function build() {
   await buildTests();
 }
 
-/** Environment the extension host sees (it inherits the server's or the desktop app's). */
-function testEnv() {
-  const env = {};
-  if (args.grep) env.PRUNELENS_TEST_GREP = args.grep;
-  if (args.files) env.PRUNELENS_TEST_FILES = args.files;
-  return env;
+/** Sets the variables the test entry reads; the extension host inherits the server's environment. */
+function setTestEnv(files) {
+  if (args.grep) process.env.PRUNELENS_TEST_GREP = args.grep;
+  if (files) process.env.PRUNELENS_TEST_FILES = files;
+  else delete process.env.PRUNELENS_TEST_FILES;
 }
 
-async function runDesktop(workspace) {
+async function runDesktop(_scratch, workspace) {
   const { runTests } = await import('@vscode/test-electron');
   log('running in desktop VS Code through @vscode/test-electron');
   await runTests({
     extensionDevelopmentPath: repoRoot,
     extensionTestsPath: path.join(testsOut, 'index.js'),
-    extensionTestsEnv: testEnv(),
+    extensionTestsEnv: { PRUNELENS_TEST_GREP: args.grep, PRUNELENS_TEST_FILES: args.files },
     launchArgs: [workspace, '--disable-extensions', '--disable-workspace-trust'],
   });
   return 0;
 }
 
-async function runCodeServer(scratch, workspace) {
+/** Runs the suites in code-server; with `trust`, in a workspace that is not trusted. */
+async function runCodeServer(scratch, workspace, { trust = false, files = args.files } = {}) {
   const host = await ensureCodeServer();
-  Object.assign(process.env, testEnv());
-  const server = await startServer(host, scratch);
-  log(`code-server listening on ${server.origin}`);
+  setTestEnv(files);
+  const server = await startServer(host, scratch, { trust });
+  log(`code-server listening on ${server.origin}${trust ? ' (workspace trust on)' : ''}`);
   let browser;
   try {
     browser = await launchBrowser(scratch);
@@ -83,18 +83,35 @@ async function runCodeServer(scratch, workspace) {
   }
 }
 
-async function main() {
-  await build();
-  const scratch = makeScratch('extension-tests');
+/** Runs one session in a fresh scratch folder and returns its exit status. */
+async function session(label, run, options) {
+  const scratch = makeScratch(label, options);
   const workspace = path.join(scratch, 'workspace');
   fs.mkdirSync(workspace);
   let status = 1;
   try {
-    status = wantsDesktop() ? await runDesktop(workspace) : await runCodeServer(scratch, workspace);
+    status = await run(scratch, workspace, options);
   } catch (error) {
     log(`failed: ${error instanceof Error ? error.message : String(error)}`);
   } finally {
     cleanScratch(scratch, status !== 0);
+  }
+  return status;
+}
+
+async function main() {
+  try {
+    await build();
+  } catch (error) {
+    log(`failed: ${error instanceof Error ? error.message : String(error)}`);
+    process.exit(1);
+  }
+  if (wantsDesktop()) process.exit(await session('desktop-tests', runDesktop));
+  let status = await session('extension-tests', runCodeServer);
+  const untrustedWanted = !args.files || args.files.split(',').some((name) => 'untrusted'.startsWith(name));
+  if (status === 0 && untrustedWanted) {
+    // Second session: the same entry, in a workspace that is not trusted; only untrusted.test runs.
+    status = await session('untrusted-tests', runCodeServer, { trust: true, files: 'untrusted' });
   }
   process.exit(status);
 }

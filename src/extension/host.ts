@@ -19,7 +19,7 @@ export interface Services {
 
 /** Answers a test or a caller can give instead of the prompts they replace. */
 export interface CommonAnswers {
-  /** Allow computation in an untrusted workspace without asking. */
+  /** Allow (true) or refuse (false) computation in an untrusted workspace without asking. */
   allowUntrusted?: boolean;
   /** Load a file above the size limit without asking. */
   allowLarge?: boolean;
@@ -61,6 +61,7 @@ export async function confirmCompute(
   answers: CommonAnswers = {},
 ): Promise<boolean> {
   if (!vscode.workspace.isTrusted && !services.untrustedConsent) {
+    if (answers.allowUntrusted === false) return false;
     const allow = 'Allow in This Session';
     const choice = answers.allowUntrusted
       ? allow
