@@ -230,21 +230,55 @@ function roundHalfEven(value: number): number {
   return floor % 2 === 0 ? floor : floor + 1;
 }
 
-/** Overwrites whole float datasets of an HDF5 file in place and closes it. */
-export async function overwriteDatasets(
+/** Opens an HDF5 file for writing, runs `work` on it, and closes it even when `work` throws. */
+export async function editH5File(
   file: string,
-  updates: readonly { path: string; values: Float32Array }[],
   shownAs: string,
+  work: (h5wasm: H5Wasm, handle: H5File) => Promise<void>,
 ): Promise<void> {
   const h5wasm = await loadH5Wasm();
   const handle = await openH5(file, 'a', shownAs);
   try {
-    for (const update of updates) {
-      const dataset = getDataset(h5wasm, handle, update.path);
-      if (!dataset) throw new ModelFormatError(shownAs, `dataset ${update.path} disappeared while saving.`);
-      await writeFloatDataset(dataset, update.values, shownAs);
-    }
+    await work(h5wasm, handle);
   } finally {
     handle.close();
   }
+}
+
+/** Overwrites a whole float dataset of an open file. */
+export async function overwriteDataset(
+  h5wasm: H5Wasm,
+  handle: H5File,
+  datasetPath: string,
+  values: Float32Array,
+  shownAs: string,
+): Promise<void> {
+  const dataset = getDataset(h5wasm, handle, datasetPath);
+  if (!dataset) throw new ModelFormatError(shownAs, `dataset ${datasetPath} disappeared while saving.`);
+  await writeFloatDataset(dataset, values, shownAs);
+}
+
+/** Creates a 1-D float32 or float64 dataset; its parent group must exist. */
+export function createVectorDataset(
+  h5wasm: H5Wasm,
+  handle: H5File,
+  datasetPath: string,
+  values: Float32Array,
+  dtype: 'float32' | 'float64',
+  shownAs: string,
+): void {
+  const slash = datasetPath.lastIndexOf('/');
+  const parent = getGroup(h5wasm, handle, datasetPath.slice(0, slash) || '/');
+  const name = datasetPath.slice(slash + 1);
+  if (!parent || safeGet(parent, name) !== null) {
+    throw new ModelFormatError(shownAs, `cannot create dataset ${datasetPath}: its group is missing or the name is taken.`);
+  }
+  const data = dtype === 'float64' ? Float64Array.from(values) : values;
+  parent.create_dataset({ name, data, shape: [values.length], dtype: dtype === 'float64' ? '<d' : '<f' });
+}
+
+/** Replaces a string or list-of-strings attribute, written as variable-length UTF-8 strings. */
+export function replaceStringAttribute(node: H5Group, name: string, value: string | string[]): void {
+  if (Object.prototype.hasOwnProperty.call(node.attrs, name)) node.delete_attribute(name);
+  node.create_attribute(name, value);
 }

@@ -15,14 +15,18 @@ import { describeWriteError, temporaryPathFor } from '../io';
 import type { Network } from '../model';
 import { throwIfCancelled, type TaskOptions } from '../progress';
 import {
+  createVectorDataset,
+  editH5File,
   getDataset,
   getGroup,
   loadH5Wasm,
   openH5,
-  overwriteDatasets,
+  overwriteDataset,
   readFloatDataset,
   readStringAttribute,
   readStringListAttribute,
+  replaceStringAttribute,
+  type FloatDtype,
   type H5Dataset,
   type H5File,
   type H5Group,
@@ -30,13 +34,23 @@ import {
 } from './hdf5';
 import { parseKerasArchitecture, type KerasLayerSpec } from './keras-config';
 import {
+  biasNameFor,
   buildKerasNetwork,
   changedDenseWeights,
+  enableBias,
   type DenseBinding,
+  type DenseChanges,
+  type NewBias,
   type StoredWeight,
 } from './keras-layers';
 import { findArchitectureFile, readArchitectureFile } from './keras-sidecar';
 import type { FileProbe, LoadedModel, ModelFormat, OpenOptions, SaveReport } from './types';
+
+/** A weight's dataset path and element type (null for non-float weights, which are never written). */
+export interface H5Ref {
+  path: string;
+  dtype: FloatDtype | null;
+}
 
 const hdf5Signature = [0x89, 0x48, 0x44, 0x46, 0x0d, 0x0a, 0x1a, 0x0a];
 
@@ -61,6 +75,8 @@ interface KerasH5Layout {
   topology: unknown;
   /** Group holding one subgroup per layer. */
   weightsRoot: H5Group;
+  /** True when the file stores the architecture (`model_config`), so a save can change it. */
+  hasConfig: boolean;
   notes: string[];
 }
 
@@ -68,10 +84,12 @@ async function openKerasH5(file: string, options: OpenOptions = {}): Promise<Loa
   const h5wasm = await loadH5Wasm();
   const handle = await openH5(file, 'r');
   let built;
+  let hasConfig = false;
   try {
     const layout = await readLayout(h5wasm, handle, file, options);
+    hasConfig = layout.hasConfig;
     const architecture = parseKerasArchitecture(layout.topology, file);
-    const weights = new Map<string, StoredWeight<string>[]>();
+    const weights = new Map<string, StoredWeight<H5Ref>[]>();
     for (const spec of architecture.layers) {
       throwIfCancelled(options.signal);
       weights.set(spec.name, await readLayerWeights(h5wasm, layout.weightsRoot, spec, file));
@@ -82,13 +100,18 @@ async function openKerasH5(file: string, options: OpenOptions = {}): Promise<Loa
     handle.close();
   }
   const { network, dense, notes } = built;
+  // Weights-only files keep the architecture in another file, which a save does not rewrite.
+  // h5wasm 0.10 cannot create float16 datasets, so float16 kernels get no new bias either.
+  const canAddBias = (layerName: string) =>
+    hasConfig && isFloatKernel(dense.get(layerName), ['float32', 'float64']);
   return {
     format: 'keras-h5',
     path: file,
     network,
     notes,
-    canAddBias: () => false,
-    save: (changed, outPath, saveOptions) => saveKerasH5(file, dense, changed, outPath, saveOptions),
+    canAddBias,
+    save: (changed, outPath, saveOptions) =>
+      saveKerasH5({ source: file, dense, canAddBias }, changed, outPath, saveOptions),
   };
 }
 
@@ -104,7 +127,7 @@ async function readLayout(
     if (!weightsRoot) {
       throw new ModelFormatError(file, 'has a model_config but no model_weights group; re-save the model with its weights.');
     }
-    return { topology: parseJson(modelConfig, file), weightsRoot, notes: [] };
+    return { topology: parseJson(modelConfig, file), weightsRoot, hasConfig: true, notes: [] };
   }
   if (readStringListAttribute(handle, 'layer_names') !== null) {
     const sidecar = await findArchitectureFile(file, options.architecture);
@@ -116,7 +139,8 @@ async function readLayout(
       );
     }
     const topology = await readArchitectureFile(sidecar);
-    return { topology, weightsRoot: handle, notes: [`Architecture read from ${path.basename(sidecar)}.`] };
+    const notes = [`Architecture read from ${path.basename(sidecar)}.`];
+    return { topology, weightsRoot: handle, hasConfig: false, notes };
   }
   if (getGroup(h5wasm, handle, 'layers') || getGroup(h5wasm, handle, '_layer_checkpoint_dependencies')) {
     throw new ModelFormatError(
@@ -141,11 +165,11 @@ async function readLayerWeights(
   weightsRoot: H5Group,
   spec: KerasLayerSpec,
   file: string,
-): Promise<StoredWeight<string>[]> {
+): Promise<StoredWeight<H5Ref>[]> {
   const group = getGroup(h5wasm, weightsRoot, spec.name);
   if (!group) return [];
   const names = readStringListAttribute(group, 'weight_names') ?? [];
-  const weights: StoredWeight<string>[] = [];
+  const weights: StoredWeight<H5Ref>[] = [];
   for (const name of names) {
     const dataset = getDataset(h5wasm, group, name);
     if (!dataset) {
@@ -162,38 +186,94 @@ export async function readWeight(
   name: string,
   spec: KerasLayerSpec,
   file: string,
-): Promise<StoredWeight<string>> {
+): Promise<StoredWeight<H5Ref>> {
   const mustRead = spec.className === 'Dense' || spec.className === 'BatchNormalization';
   try {
-    const { shape, values } = await readFloatDataset(dataset, file);
-    return { name, shape, values, ref: dataset.path };
+    const { shape, values, dtype } = await readFloatDataset(dataset, file);
+    return { name, shape, values, ref: { path: dataset.path, dtype } };
   } catch (error) {
     if (mustRead || !(error instanceof ModelFormatError)) throw error;
-    return { name, shape: dataset.shape ?? [], values: new Float32Array(0), ref: dataset.path };
+    const ref = { path: dataset.path, dtype: null };
+    return { name, shape: dataset.shape ?? [], values: new Float32Array(0), ref };
   }
 }
 
-/** Copies the file beside `outPath`, overwrites the changed datasets, and renames it into place. */
+/** Returns true when a dense layer exists and its kernel has one of the given element types. */
+export function isFloatKernel(binding: DenseBinding<H5Ref> | undefined, dtypes: FloatDtype[]): boolean {
+  const dtype = binding?.kernel.ref.dtype;
+  return dtype !== undefined && dtype !== null && dtypes.includes(dtype);
+}
+
+/** Writes changed kernels and biases into an open file. */
+export async function writeUpdates(
+  h5wasm: H5Wasm,
+  handle: H5File,
+  changes: DenseChanges<H5Ref>,
+  shownAs: string,
+): Promise<void> {
+  for (const update of changes.updates) {
+    await overwriteDataset(h5wasm, handle, update.weight.ref.path, update.values, shownAs);
+  }
+}
+
+interface H5SaveSource {
+  source: string;
+  dense: Map<string, DenseBinding<H5Ref>>;
+  canAddBias: (layerName: string) => boolean;
+}
+
+/** Copies the file beside `outPath`, writes the changes into the copy, and renames it into place. */
 async function saveKerasH5(
-  source: string,
-  dense: Map<string, DenseBinding<string>>,
+  { source, dense, canAddBias }: H5SaveSource,
   network: Network,
   outPath: string,
   options: TaskOptions = {},
 ): Promise<SaveReport> {
-  const updates = changedDenseWeights(network, dense, outPath);
+  const changes = changedDenseWeights(network, dense, outPath, canAddBias);
   throwIfCancelled(options.signal);
   const temporary = temporaryPathFor(outPath);
   try {
     await fs.copyFile(source, temporary);
     await fs.chmod(temporary, 0o644);
-    const changes = updates.map((update) => ({ path: update.weight.ref, values: update.values }));
-    await overwriteDatasets(temporary, changes, source);
+    await editH5File(temporary, source, async (h5wasm, handle) => {
+      await writeUpdates(h5wasm, handle, changes, source);
+      if (changes.newBiases.length > 0) addLegacyBiases(h5wasm, handle, changes.newBiases, source);
+    });
     await fs.rename(temporary, outPath);
   } catch (error) {
     await fs.rm(temporary, { force: true });
     if (error instanceof ModelFormatError) throw error;
     throw describeWriteError(outPath, error);
   }
-  return { files: [outPath], notes: [] };
+  const notes = changes.newBiases.map(
+    (bias) =>
+      `Added a bias to Dense layer ${bias.layerName}, which had use_bias false; ` +
+      'the optimizer state saved in the file no longer matches the model.',
+  );
+  return { files: [outPath], notes };
+}
+
+/**
+ * Adds bias datasets beside their kernels, lists them in each layer's `weight_names` after the
+ * kernel, and sets `use_bias: true` in `model_config`, which is how Keras's h5 loader finds them.
+ */
+function addLegacyBiases(
+  h5wasm: H5Wasm,
+  handle: H5File,
+  biases: NewBias<H5Ref>[],
+  shownAs: string,
+): void {
+  for (const { kernel, values } of biases) {
+    const layerPath = kernel.ref.path.slice(0, -(kernel.name.length + 1));
+    const biasName = biasNameFor(kernel.name);
+    const dtype = kernel.ref.dtype === 'float64' ? 'float64' : 'float32';
+    createVectorDataset(h5wasm, handle, `${layerPath}/${biasName}`, values, dtype, shownAs);
+    const group = getGroup(h5wasm, handle, layerPath)!;
+    const names = readStringListAttribute(group, 'weight_names') ?? [];
+    names.splice(names.indexOf(kernel.name) + 1, 0, biasName);
+    replaceStringAttribute(group, 'weight_names', names);
+  }
+  const config = parseJson(readStringAttribute(handle, 'model_config') ?? '', shownAs);
+  enableBias(config, new Set(biases.map((bias) => bias.layerName)));
+  replaceStringAttribute(handle, 'model_config', JSON.stringify(config));
 }

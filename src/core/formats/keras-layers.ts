@@ -382,17 +382,33 @@ export interface WeightUpdate<Ref> {
   values: Float32Array;
 }
 
+/** A bias to add to a Dense layer stored with `use_bias: false`. */
+export interface NewBias<Ref> {
+  layerName: string;
+  /** The layer's stored kernel, which locates where the bias goes. */
+  kernel: StoredWeight<Ref>;
+  values: Float32Array;
+}
+
+/** The writes a save needs: changed weights, and biases for layers that had none. */
+export interface DenseChanges<Ref> {
+  updates: WeightUpdate<Ref>[];
+  newBiases: NewBias<Ref>[];
+}
+
 /**
  * Compares the dense layers of `network` with the stored ones and returns the kernels and biases
  * that changed, kernels transposed back to `[inputs, units]`. Throws when the network's dense
- * layers do not match the file's (renamed, resized, or with a bias the file cannot store).
+ * layers do not match the file's (renamed or resized), or when a layer gained a bias that
+ * `canAddBias` does not allow.
  */
 export function changedDenseWeights<Ref>(
   network: Network,
   dense: Map<string, DenseBinding<Ref>>,
   file: string,
-): WeightUpdate<Ref>[] {
-  const updates: WeightUpdate<Ref>[] = [];
+  canAddBias: (layerName: string) => boolean = () => false,
+): DenseChanges<Ref> {
+  const changes: DenseChanges<Ref> = { updates: [], newBiases: [] };
   for (const layer of network.layers) {
     if (layer.kind !== 'dense') continue;
     const binding = dense.get(layer.name);
@@ -403,19 +419,48 @@ export function changedDenseWeights<Ref>(
         `cannot save Dense layer ${layer.name} (${layer.units}x${layer.inputs}): the file has no such layer.`,
       );
     }
+
     const kernel = transpose(layer.kernel, units, inputs);
-    if (!sameBits(kernel, binding.kernel.values)) updates.push({ weight: binding.kernel, values: kernel });
-    if (layer.bias && !binding.bias) {
+    if (!sameBits(kernel, binding.kernel.values)) {
+      changes.updates.push({ weight: binding.kernel, values: kernel });
+    }
+    if (!layer.bias) continue;
+    if (binding.bias) {
+      if (!sameBits(layer.bias, binding.bias.values)) {
+        changes.updates.push({ weight: binding.bias, values: layer.bias.slice() });
+      }
+    } else if (canAddBias(layer.name)) {
+      changes.newBiases.push({ layerName: layer.name, kernel: binding.kernel, values: layer.bias.slice() });
+    } else {
       throw new ModelFormatError(
         file,
         `cannot save a bias for Dense layer ${layer.name}: the layer has use_bias false; prune it without compensation.`,
       );
     }
-    if (layer.bias && binding.bias && !sameBits(layer.bias, binding.bias.values)) {
-      updates.push({ weight: binding.bias, values: layer.bias.slice() });
-    }
   }
-  return updates;
+  return changes;
+}
+
+/** Sets `use_bias: true` on the Dense layers named in `names`, anywhere inside a Keras config. */
+export function enableBias(topology: unknown, names: ReadonlySet<string>): void {
+  if (Array.isArray(topology)) {
+    for (const item of topology) enableBias(item, names);
+    return;
+  }
+  if (!isObject(topology)) return;
+  const config = topology.config;
+  if (topology.class_name === 'Dense' && isObject(config) && names.has(String(config.name))) {
+    config.use_bias = true;
+  }
+  for (const value of Object.values(topology)) enableBias(value, names);
+}
+
+/** Returns the name of a bias stored beside `kernelName` (`d/kernel:0` → `d/bias:0`). */
+export function biasNameFor(kernelName: string): string {
+  const slash = kernelName.lastIndexOf('/');
+  const leaf = kernelName.slice(slash + 1);
+  const biasLeaf = /kernel/.test(leaf) ? leaf.replace('kernel', 'bias') : `${leaf}_bias`;
+  return kernelName.slice(0, slash + 1) + biasLeaf;
 }
 
 function sameBits(a: Float32Array, b: Float32Array): boolean {

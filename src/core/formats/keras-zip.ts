@@ -16,21 +16,25 @@ import { writeFileAtomic } from '../io';
 import type { Network } from '../model';
 import { throwIfCancelled, type TaskOptions } from '../progress';
 import {
+  createVectorDataset,
+  editH5File,
   getDataset,
   getGroup,
   loadH5Wasm,
   openH5,
-  overwriteDatasets,
   readStringAttribute,
+  type H5File,
   type H5Group,
   type H5Wasm,
 } from './hdf5';
 import { parseKerasArchitecture, toSnakeCase, type KerasLayerSpec } from './keras-config';
-import { readWeight } from './keras-h5';
+import { isFloatKernel, readWeight, writeUpdates, type H5Ref } from './keras-h5';
 import {
   buildKerasNetwork,
   changedDenseWeights,
+  enableBias,
   type DenseBinding,
+  type NewBias,
   type StoredWeight,
 } from './keras-layers';
 import type { FileProbe, LoadedModel, ModelFormat, OpenOptions, SaveReport } from './types';
@@ -125,7 +129,7 @@ async function openKerasZip(file: string, options: OpenOptions = {}): Promise<Lo
     const handle = await openH5(h5Path, 'r', `${file} (${weightsEntry})`);
     try {
       const locate = variableLocator(h5wasm, handle, architecture.layers);
-      const result = new Map<string, StoredWeight<string>[]>();
+      const result = new Map<string, StoredWeight<H5Ref>[]>();
       for (const spec of architecture.layers) {
         throwIfCancelled(options.signal);
         result.set(spec.name, await readVariables(h5wasm, handle, locate(spec), spec, file));
@@ -137,14 +141,16 @@ async function openKerasZip(file: string, options: OpenOptions = {}): Promise<Lo
   });
   const built = buildKerasNetwork(architecture, (spec) => stored.get(spec.name) ?? [], file);
   const { network, dense, notes } = built;
+  // h5wasm 0.10 cannot create float16 datasets, so float16 kernels get no new bias.
+  const canAddBias = (layerName: string) => isFloatKernel(dense.get(layerName), ['float32', 'float64']);
   return {
     format: 'keras',
     path: file,
     network,
     notes,
-    canAddBias: () => false,
+    canAddBias,
     save: (changed, outPath, saveOptions) =>
-      saveKerasZip(file, entries, dense, changed, outPath, saveOptions),
+      saveKerasZip({ source: file, entries, dense, canAddBias }, changed, outPath, saveOptions),
   };
 }
 
@@ -212,12 +218,12 @@ async function readVariables(
   varsPath: string,
   spec: KerasLayerSpec,
   file: string,
-): Promise<StoredWeight<string>[]> {
+): Promise<StoredWeight<H5Ref>[]> {
   const vars = getGroup(h5wasm, root, varsPath);
   if (!vars) return [];
   const keys = vars.keys().filter((key) => /^\d+$/.test(key));
   keys.sort((a, b) => Number(a) - Number(b));
-  const weights: StoredWeight<string>[] = [];
+  const weights: StoredWeight<H5Ref>[] = [];
   for (const key of keys) {
     const dataset = getDataset(h5wasm, vars, key);
     if (!dataset) continue;
@@ -226,28 +232,65 @@ async function readVariables(
   return weights;
 }
 
+interface ZipSaveSource {
+  source: string;
+  entries: ZipEntry[];
+  dense: Map<string, DenseBinding<H5Ref>>;
+  canAddBias: (layerName: string) => boolean;
+}
+
 async function saveKerasZip(
-  source: string,
-  entries: ZipEntry[],
-  dense: Map<string, DenseBinding<string>>,
+  { source, entries, dense, canAddBias }: ZipSaveSource,
   network: Network,
   outPath: string,
   options: TaskOptions = {},
 ): Promise<SaveReport> {
-  const updates = changedDenseWeights(network, dense, outPath);
+  const changes = changedDenseWeights(network, dense, outPath, canAddBias);
   throwIfCancelled(options.signal);
+  const shownAs = `${source} (${weightsEntry})`;
   const weights = findEntry(entries, weightsEntry, source);
   const newWeights = await withTemporaryFile(weights.data, async (h5Path) => {
-    const changes = updates.map((update) => ({ path: update.weight.ref, values: update.values }));
-    await overwriteDatasets(h5Path, changes, `${source} (${weightsEntry})`);
+    await editH5File(h5Path, shownAs, async (h5wasm, handle) => {
+      await writeUpdates(h5wasm, handle, changes, shownAs);
+      addVariableBiases(h5wasm, handle, changes.newBiases, shownAs);
+    });
     return new Uint8Array(await fs.readFile(h5Path));
   });
+  const newConfig = changes.newBiases.length > 0 ? configWithBiases(entries, changes.newBiases, source) : null;
+
   const zippable: Zippable = {};
   for (const entry of entries) {
-    const data = entry.name === weightsEntry ? newWeights : entry.data;
+    let data = entry.data;
+    if (entry.name === weightsEntry) data = newWeights;
+    if (entry.name === configEntry && newConfig) data = newConfig;
     zippable[entry.name] = [data, { level: entry.deflated ? 6 : 0 }];
   }
   await writeFileAtomic(outPath, zipSync(zippable));
-  return { files: [outPath], notes: [] };
+  const notes = changes.newBiases.map(
+    (bias) =>
+      `Added a bias to Dense layer ${bias.layerName}, which had use_bias false; ` +
+      'the optimizer state saved in the file no longer matches the model.',
+  );
+  return { files: [outPath], notes };
 }
 
+/** Stores each new bias as the variable after its kernel (`vars/0` kernel, `vars/1` bias). */
+function addVariableBiases(
+  h5wasm: H5Wasm,
+  handle: H5File,
+  biases: NewBias<H5Ref>[],
+  shownAs: string,
+): void {
+  for (const { kernel, values } of biases) {
+    const slash = kernel.ref.path.lastIndexOf('/');
+    const biasPath = `${kernel.ref.path.slice(0, slash)}/${Number(kernel.ref.path.slice(slash + 1)) + 1}`;
+    const dtype = kernel.ref.dtype === 'float64' ? 'float64' : 'float32';
+    createVectorDataset(h5wasm, handle, biasPath, values, dtype, shownAs);
+  }
+}
+
+function configWithBiases(entries: ZipEntry[], biases: NewBias<H5Ref>[], source: string): Uint8Array {
+  const config = parseConfig(findEntry(entries, configEntry, source).data, source);
+  enableBias(config, new Set(biases.map((bias) => bias.layerName)));
+  return new TextEncoder().encode(JSON.stringify(config));
+}

@@ -6,7 +6,8 @@
  * Saving writes a new `model.json` at the output path and, for each manifest group, shards with
  * the same sizes as the originals named `<output base>.group<G>-shard<K>of<N>.bin` beside it.
  * The JSON is the original with only the shard paths changed; the shard bytes are the original
- * bytes except the changed Dense kernels and biases.
+ * bytes except the changed Dense kernels and biases. A bias added to a `use_bias: false` layer
+ * goes right after its kernel, in the manifest and in the kernel's shard, which grows by its size.
  */
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
@@ -17,9 +18,12 @@ import { throwIfCancelled, type TaskOptions } from '../progress';
 import { decodeFloats, encodeFloats } from './hdf5';
 import { isObject, parseKerasArchitecture, type KerasLayerSpec } from './keras-config';
 import {
+  biasNameFor,
   buildKerasNetwork,
   changedDenseWeights,
+  enableBias,
   type DenseBinding,
+  type NewBias,
   type StoredWeight,
 } from './keras-layers';
 import {
@@ -73,7 +77,7 @@ async function openTfjs(file: string, options: OpenOptions = {}): Promise<Loaded
     path: file,
     network,
     notes,
-    canAddBias: () => false,
+    canAddBias: (layerName) => dense.has(layerName),
     save: (changed, outPath, saveOptions) =>
       saveTfjs({ json, groups, groupBytes, dense }, changed, outPath, saveOptions),
   };
@@ -155,30 +159,67 @@ async function saveTfjs(
   outPath: string,
   options: TaskOptions = {},
 ): Promise<SaveReport> {
-  const updates = changedDenseWeights(network, source.dense, outPath);
-  const groups = source.groupBytes.map((group) => group.bytes.slice());
+  const canAddBias = (name: string) => source.dense.has(name);
+  const { updates, newBiases } = changedDenseWeights(network, source.dense, outPath, canAddBias);
+  const json = structuredClone(source.json);
+  const manifest = json.weightsManifest as JsonObject[];
+  const groups = source.groupBytes.map((group) => ({
+    bytes: group.bytes.slice(),
+    shardSizes: [...group.shardSizes],
+  }));
   for (const update of updates) {
     const { group, byteOffset } = update.weight.ref;
-    groups[group].set(encodeFloats(update.values, 'float32'), byteOffset);
+    groups[group].bytes.set(encodeFloats(update.values, 'float32'), byteOffset);
   }
+  // Inserting from the end of each group keeps the offsets of earlier weights valid.
+  newBiases.sort((a, b) => b.kernel.ref.byteOffset - a.kernel.ref.byteOffset);
+  for (const bias of newBiases) insertBias(groups, manifest, bias);
+  enableBias(json.modelTopology, new Set(newBiases.map((bias) => bias.layerName)));
+
   const folder = path.dirname(outPath);
   const base = path.basename(outPath).replace(/\.json$/i, '');
-  const manifest = structuredClone(source.json.weightsManifest) as JsonObject[];
   const files: string[] = [];
-  for (const [index, bytes] of groups.entries()) {
-    const sizes = source.groupBytes[index].shardSizes;
+  for (const [index, group] of groups.entries()) {
+    const sizes = group.shardSizes;
     const names = sizes.map((_, shard) => `${base}.group${index + 1}-shard${shard + 1}of${sizes.length}.bin`);
     let offset = 0;
     for (const [shard, size] of sizes.entries()) {
       throwIfCancelled(options.signal);
       const shardPath = path.join(folder, names[shard]);
-      await writeFileAtomic(shardPath, bytes.subarray(offset, offset + size));
+      await writeFileAtomic(shardPath, group.bytes.subarray(offset, offset + size));
       files.push(shardPath);
       offset += size;
     }
     manifest[index].paths = names;
   }
-  const json = { ...source.json, weightsManifest: manifest };
   await writeFileAtomic(outPath, JSON.stringify(json));
-  return { files: [outPath, ...files], notes: [] };
+  const notes = newBiases.map((bias) => `Added a bias to Dense layer ${bias.layerName}, which had use_bias false.`);
+  return { files: [outPath, ...files], notes };
+}
+
+/** Inserts a new bias right after its layer's kernel, in the group bytes and in the manifest. */
+function insertBias(
+  groups: { bytes: Uint8Array; shardSizes: number[] }[],
+  manifest: JsonObject[],
+  bias: NewBias<WeightLocation>,
+): void {
+  const { ref, name } = bias.kernel;
+  const group = groups[ref.group];
+  const end = ref.byteOffset + ref.byteLength;
+  const added = encodeFloats(bias.values, 'float32');
+  const bytes = new Uint8Array(group.bytes.length + added.length);
+  bytes.set(group.bytes.subarray(0, end));
+  bytes.set(added, end);
+  bytes.set(group.bytes.subarray(end), end + added.length);
+  group.bytes = bytes;
+
+  // The shard that contains the kernel's last byte grows by the bias.
+  let shardEnd = 0;
+  const shard = group.shardSizes.findIndex((size) => (shardEnd += size) >= end);
+  group.shardSizes[Math.max(shard, 0)] += added.length;
+
+  const weights = manifest[ref.group].weights as JsonObject[];
+  const kernelIndex = weights.findIndex((weight) => weight.name === name);
+  const entry = { name: biasNameFor(name), shape: [bias.values.length], dtype: 'float32' };
+  weights.splice(kernelIndex + 1, 0, entry);
 }

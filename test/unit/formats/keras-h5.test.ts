@@ -251,20 +251,23 @@ describe('Keras HDF5 saving', () => {
 });
 
 describe('Keras HDF5 float types', () => {
+  // Writes a two-layer model: d16 (float16, with a bias unless argv[2] is "no-bias") and d64.
   const makeScript = String.raw`
 import sys, json, h5py, numpy as np
+d16_bias = sys.argv[2:] != ['no-bias']
 config = {'class_name': 'Sequential', 'config': {'name': 'tiny', 'layers': [
   {'class_name': 'InputLayer', 'config': {'batch_input_shape': [None, 2], 'name': 'in'}},
-  {'class_name': 'Dense', 'config': {'name': 'd16', 'units': 3, 'activation': 'tanh', 'use_bias': True}},
+  {'class_name': 'Dense', 'config': {'name': 'd16', 'units': 3, 'activation': 'tanh', 'use_bias': d16_bias}},
   {'class_name': 'Dense', 'config': {'name': 'd64', 'units': 1, 'activation': 'linear', 'use_bias': False}}]}}
 with h5py.File(sys.argv[1], 'w') as f:
     f.attrs['model_config'] = json.dumps(config)
     w = f.create_group('model_weights')
     w.attrs['layer_names'] = [b'd16', b'd64']
     g = w.create_group('d16')
-    g.attrs['weight_names'] = [b'd16/kernel:0', b'd16/bias:0']
+    g.attrs['weight_names'] = [b'd16/kernel:0', b'd16/bias:0'] if d16_bias else [b'd16/kernel:0']
     g.create_dataset('d16/kernel:0', data=np.array([[0.5, -1.25, 2], [3, 0.125, -0.0625]], dtype=np.float16))
-    g.create_dataset('d16/bias:0', data=np.array([0.25, 0, -4], dtype=np.float16))
+    if d16_bias:
+        g.create_dataset('d16/bias:0', data=np.array([0.25, 0, -4], dtype=np.float16))
     h = w.create_group('d64')
     h.attrs['weight_names'] = [b'd64/kernel:0']
     h.create_dataset('d64/kernel:0', data=np.array([[0.1], [0.2], [0.3]], dtype=np.float64))
@@ -302,12 +305,61 @@ print(json.dumps({}))
     assert.equal(values['model_weights/d64/d64/kernel:0'].dtype, 'float64');
     assert.deepEqual(values['model_weights/d64/d64/kernel:0'].values, [Math.fround(0.1), 0, Math.fround(0.3)]);
 
-    assert.equal(model.canAddBias('d64'), false);
-    const withBias = cloneNetwork(model.network);
-    denseLayers(withBias)[1].bias = new Float32Array(1);
+  });
+
+  it('adds a bias to a layer', async (context) => {
+    if (!findH5pyPython()) return context.skip(noH5pyMessage);
+    const file = path.join(scratch, 'tiny-bias.h5');
+    runPythonJson(makeScript, [file]);
+    const model = await kerasH5Format.open(file);
+    assert.equal(model.canAddBias('d64'), true);
+    assert.equal(model.canAddBias('d16'), false, 'h5wasm cannot create float16 datasets');
+    assert.equal(model.canAddBias('missing'), false);
+    const network = cloneNetwork(model.network);
+    denseLayers(network)[1].bias = new Float32Array([0.375]);
+    const out = path.join(scratch, 'tiny-bias-out.h5');
+    const report = await model.save(network, out);
+    assert.equal(report.notes.length, 1);
+    assert.match(report.notes[0], /Added a bias to Dense layer d64/);
+
+    const reopened = denseLayers((await kerasH5Format.open(out)).network);
+    assert.deepEqual(Array.from(reopened[1].bias!), [0.375]);
+    assert.deepEqual(reopened[0].kernel, denseLayers(model.network)[0].kernel);
+    const inspect = String.raw`
+import sys, json, h5py
+f = h5py.File(sys.argv[1], 'r')
+config = json.loads(f.attrs['model_config'])
+names = [n.decode() if hasattr(n, 'decode') else n for n in f['model_weights/d64'].attrs['weight_names']]
+bias = f['model_weights/d64/d64/bias:0']
+print(json.dumps({'use_bias': config['config']['layers'][2]['config']['use_bias'], 'names': names, 'dtype': str(bias.dtype), 'values': bias[()].tolist()}))
+`;
+    assert.deepEqual(runPythonJson(inspect, [out]), {
+      use_bias: true,
+      names: ['d64/kernel:0', 'd64/bias:0'],
+      dtype: 'float64',
+      values: [0.375],
+    });
+    const diff = runPythonJson(compareH5Script, [file, out]) as { changed: string[]; problems: string[] };
+    assert.deepEqual(diff.changed, []);
+    assert.deepEqual(diff.problems.sort(), [
+      'changed attribute /@model_config',
+      'changed attribute /model_weights/d64@weight_names',
+      'new /model_weights/d64/d64/bias:0',
+    ]);
+  });
+
+  it('rejects a bias it cannot store', async (context) => {
+    if (!findH5pyPython()) return context.skip(noH5pyMessage);
+    const file = path.join(scratch, 'tiny-nobias.h5');
+    runPythonJson(makeScript, [file, 'no-bias']);
+    const model = await kerasH5Format.open(file);
+    assert.equal(denseLayers(model.network)[0].bias, null);
+    assert.equal(model.canAddBias('d16'), false);
+    const network = cloneNetwork(model.network);
+    denseLayers(network)[0].bias = new Float32Array(3);
     await assert.rejects(
-      model.save(withBias, path.join(scratch, 'never.h5')),
-      /never\.h5: cannot save a bias for Dense layer d64: the layer has use_bias false/,
+      model.save(network, path.join(scratch, 'never.h5')),
+      /never\.h5: cannot save a bias for Dense layer d16: the layer has use_bias false/,
     );
   });
 });
@@ -344,6 +396,7 @@ describe('Keras HDF5 errors', () => {
     const architecture = corpusPath('keras-h5-weights-only-desharnais-mlp/mlp.json');
     const model = await kerasH5Format.open(file, { architecture });
     assert.equal(denseLayers(model.network).length, 6);
+    assert.equal(model.canAddBias('dense'), false, 'the architecture is in another file');
   });
 
   it('rejects a mismatched architecture', async () => {

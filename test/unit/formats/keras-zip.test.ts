@@ -36,7 +36,12 @@ async function entriesOf(file: string): Promise<[string, Uint8Array][]> {
 }
 
 /** Writes a .keras archive whose weights file was changed by a Python h5py script. */
-async function rewriteWeights(source: string, name: string, script: string): Promise<string> {
+async function rewriteWeights(
+  source: string,
+  name: string,
+  script: string,
+  editConfig: (config: string) => string = (config) => config,
+): Promise<string> {
   const entries = await entriesOf(source);
   const h5 = path.join(scratch, `${name}.weights.h5`);
   await fs.writeFile(h5, entries.find(([entry]) => entry === 'model.weights.h5')![1]);
@@ -44,6 +49,7 @@ async function rewriteWeights(source: string, name: string, script: string): Pro
   const zippable: Zippable = {};
   for (const [entry, data] of entries) {
     zippable[entry] = entry === 'model.weights.h5' ? new Uint8Array(await fs.readFile(h5)) : data;
+    if (entry === 'config.json') zippable[entry] = new TextEncoder().encode(editConfig(new TextDecoder().decode(data)));
   }
   const out = path.join(scratch, `${name}.keras`);
   await fs.writeFile(out, zipSync(zippable, { level: 0 }));
@@ -195,6 +201,43 @@ describe('Keras 3 .keras saving', () => {
     await fs.writeFile(afterFile, saved.find(([name]) => name === 'model.weights.h5')![1]);
     const diff = runPythonJson(compareH5Script, [before, afterFile]);
     assert.deepEqual(diff, { changed: ['/layers/dense/vars/0', '/layers/dense_2/vars/1'], problems: [] });
+  });
+});
+
+describe('Keras 3 .keras bias addition', () => {
+  it('adds a bias to a layer', async (context) => {
+    if (!findH5pyPython()) return context.skip(noH5pyMessage);
+    const script = String.raw`
+import sys, h5py
+with h5py.File(sys.argv[1], 'a') as f:
+    del f['layers/dense_1/vars/1']
+print('{}')
+`;
+    const withoutBias = (config: string) => {
+      const json = JSON.parse(config);
+      json.config.layers[3].config.use_bias = false;
+      return JSON.stringify(json);
+    };
+    const file = await rewriteWeights(iris, 'nobias', script, withoutBias);
+    const model = await kerasZipFormat.open(file);
+    const layers = denseLayers(model.network);
+    assert.equal(layers[1].name, 'dense_10');
+    assert.equal(layers[1].bias, null);
+    assert.equal(model.canAddBias('dense_10'), true);
+
+    const network = cloneNetwork(model.network);
+    denseLayers(network)[1].bias = Float32Array.from({ length: 32 }, (_, i) => i / 4);
+    const out = path.join(scratch, 'nobias-out.keras');
+    const report = await model.save(network, out);
+    assert.match(report.notes.join(' '), /Added a bias to Dense layer dense_10/);
+
+    const reopened = denseLayers((await kerasZipFormat.open(out)).network);
+    assert.deepEqual(Array.from(reopened[1].bias!), Array.from({ length: 32 }, (_, i) => i / 4));
+    assert.deepEqual(reopened[2].kernel, layers[2].kernel);
+    const saved = Object.fromEntries(await entriesOf(out));
+    const config = JSON.parse(new TextDecoder().decode(saved['config.json']));
+    assert.equal(config.config.layers[3].config.use_bias, true);
+    assert.equal(config.config.layers[1].config.use_bias, true);
   });
 });
 

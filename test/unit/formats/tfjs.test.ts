@@ -255,6 +255,47 @@ describe('TF.js layers saving', () => {
   });
 });
 
+describe('TF.js layers bias addition', () => {
+  it('adds a bias to a layer', async () => {
+    const file = await copyModel(maternal, 'nobias');
+    const folder = path.dirname(file);
+    const json = await readJson(file);
+    // Drop dense_2/bias (64 floats after dense_2/kernel, which ends at byte 4 * (640 + 8192)).
+    const shard = await fs.readFile(path.join(folder, 'group1-shard1of1.bin'));
+    const cut = 4 * (640 + 8192);
+    await fs.writeFile(path.join(folder, 'group1-shard1of1.bin'), Buffer.concat([shard.subarray(0, cut), shard.subarray(cut + 256)]));
+    json.weightsManifest[0].weights.splice(3, 1);
+    json.modelTopology.model_config.config.layers[3].config.use_bias = false;
+    await fs.writeFile(file, JSON.stringify(json));
+
+    const model = await openModel(file);
+    const layers = denseLayers(model.network);
+    assert.equal(layers[1].bias, null);
+    assert.equal(model.canAddBias('dense_2'), true);
+    const network = cloneNetwork(model.network);
+    const bias = Float32Array.from({ length: 64 }, (_, i) => i - 32);
+    denseLayers(network)[1].bias = bias;
+    denseLayers(network)[2].kernel[0] = 0;
+    const out = path.join(folder, 'with-bias.json');
+    const report = await model.save(network, out);
+    assert.match(report.notes.join(' '), /Added a bias to Dense layer dense_2/);
+
+    const saved = await readJson(out);
+    const names = saved.weightsManifest[0].weights.map((weight: Json) => weight.name);
+    assert.deepEqual(names, ['dense_1/kernel', 'dense_1/bias', 'dense_2/kernel', 'dense_2/bias', 'output/kernel', 'output/bias']);
+    assert.equal(saved.modelTopology.model_config.config.layers[3].config.use_bias, true);
+    const written = await fs.readFile(path.join(folder, 'with-bias.group1-shard1of1.bin'));
+    assert.equal(written.length, 36_876);
+    assert.equal(Buffer.compare(written.subarray(0, cut), shard.subarray(0, cut)), 0);
+
+    const reopened = denseLayers((await openModel(out)).network);
+    assert.deepEqual(reopened[1].bias, bias);
+    assert.equal(reopened[2].kernel[0], 0);
+    assert.deepEqual(reopened[2].bias, layers[2].bias);
+    assert.deepEqual(reopened[0].kernel, layers[0].kernel);
+  });
+});
+
 describe('TF.js layers topologies', () => {
   const dense = (name: string, units: number, extra: Json = {}) => ({
     class_name: 'Dense',
