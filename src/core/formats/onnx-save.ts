@@ -196,7 +196,13 @@ function graphPayload(source: OnnxSource): Uint8Array {
   return payloadOf(source.bytes, graphSpan(source));
 }
 
-/** Builds the new external data file from every external tensor of the source, changed ones with new values. */
+/**
+ * Builds the new external data file from every external tensor of the source, with new values
+ * where the network changed.
+ * NOTE: only graph initializers and Constant nodes move to the new file. External tensors in
+ * training_info, functions or subgraphs keep their old location, which breaks when the output
+ * is written to another folder.
+ */
 async function externalData(source: OnnxSource, writes: Map<string, TensorWrite>, outPath: string) {
   const tensors = [...source.index.constants.values()].filter((tensor) => isExternal(tensor.proto));
   if (tensors.length === 0) return null;

@@ -149,6 +149,27 @@ describe('ONNX damaged files', () => {
     );
   });
 
+  it('rejects a bias of the wrong size', async () => {
+    const parts = gemmModel();
+    parts.initializers = [floatTensor('W', [2, 3], kernel), floatTensor('b', [3], [1, 2, 3])];
+    const file = writeModel(temporaryFolder(), 'bias.onnx', encodeModel(parts));
+    await assert.rejects(
+      onnxFormat.open(file),
+      /bias 'b' of node 'Gemm_y' has dims \[3\]; expected \[2\] for 2 units/,
+    );
+  });
+
+  it('rejects disagreeing layer widths', async () => {
+    const parts = gemmModel();
+    parts.nodes.push(node('Gemm', ['y', 'W', 'b'], ['y2'], [intAttr('transB', 1)]));
+    parts.output = valueInfo('y2', [2]);
+    const file = writeModel(temporaryFolder(), 'widths.onnx', encodeModel(parts));
+    await assert.rejects(
+      onnxFormat.open(file),
+      /node 'Gemm_y2' multiplies a width-2 input by weight 'W' \[2,3\], which expects 3/,
+    );
+  });
+
   it('rejects a file without a graph', async () => {
     const file = writeModel(temporaryFolder(), 'empty-graph.onnx', Uint8Array.from([0x08, 0x07]));
     await assert.rejects(onnxFormat.open(file), /has 0 graph entries/);
