@@ -52,7 +52,8 @@ function matchOnnx(probe: FileProbe): boolean {
       if (modelFieldWireTypes[tag >>> 3] !== (tag & 7)) return false;
       if ((tag & 7) === lengthDelimited) {
         const length = reader.uint32();
-        if (reader.pos + length > probe.size) return false;
+        // A field longer than the file after valid fields is a truncated model, which open reports.
+        if (reader.pos + length > probe.size) return fields > 0;
         if (reader.pos + length > reader.len) return true;
         reader.skip(length);
       } else {

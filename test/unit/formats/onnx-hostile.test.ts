@@ -3,7 +3,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, it } from 'node:test';
 import { onnx } from 'onnx-proto';
-import { probeFile } from '../../../src/core/formats/index';
+import { openModel, probeFile } from '../../../src/core/formats/index';
 import { onnxFormat } from '../../../src/core/formats/onnx';
 import { cloneNetwork, denseLayers } from '../../../src/core/model';
 import { corpusPath } from '../../helpers/corpus';
@@ -126,6 +126,7 @@ describe('ONNX damaged files', () => {
       onnxFormat.open(file),
       /cut\.onnx: is not a readable ONNX model .*truncated/,
     );
+    await assert.rejects(openModel(file), /cut\.onnx: is not a readable ONNX model .*truncated/);
   });
 
   it('rejects garbage bytes', async () => {
