@@ -90,8 +90,9 @@ async function openKerasH5(file: string, options: OpenOptions = {}): Promise<Loa
     hasConfig = layout.hasConfig;
     const architecture = parseKerasArchitecture(layout.topology, file);
     const weights = new Map<string, StoredWeight<H5Ref>[]>();
-    for (const spec of architecture.layers) {
+    for (const [index, spec] of architecture.layers.entries()) {
       throwIfCancelled(options.signal);
+      options.onProgress?.({ fraction: index / architecture.layers.length, message: `Reading ${spec.name}` });
       weights.set(spec.name, await readLayerWeights(h5wasm, layout.weightsRoot, spec, file));
     }
     built = buildKerasNetwork(architecture, (spec) => weights.get(spec.name) ?? [], file);

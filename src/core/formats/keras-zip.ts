@@ -43,7 +43,7 @@ const weightsEntry = 'model.weights.h5';
 const configEntry = 'config.json';
 /** Largest total unpacked size accepted, whatever the archive's size. */
 const maxUnpackedBytes = 2 * 1024 ** 3;
-/** Largest accepted ratio of an entry's unpacked size to its packed size. */
+/** Largest accepted ratio of an entry's unpacked size to its packed size, and of all entries to the archive. */
 const maxCompressionRatio = 1000;
 
 /** Keras 3 `.keras` zip archives. */
@@ -80,7 +80,8 @@ export function unpackZip(bytes: Uint8Array, file: string): ZipEntry[] {
     checkEntryName(info.name, file);
     declaredTotal += info.originalSize;
     const ratio = info.originalSize / Math.max(info.size, 1);
-    if (declaredTotal > maxUnpackedBytes || (info.compression !== 0 && ratio > maxCompressionRatio)) {
+    const tooLarge = declaredTotal > maxUnpackedBytes || declaredTotal > maxCompressionRatio * bytes.length;
+    if (tooLarge || (info.compression !== 0 && ratio > maxCompressionRatio)) {
       throw new ModelFormatError(
         file,
         `entry ${JSON.stringify(info.name)} unpacks to ${info.originalSize} bytes from ${info.size}; ` +
@@ -130,8 +131,9 @@ async function openKerasZip(file: string, options: OpenOptions = {}): Promise<Lo
     try {
       const locate = variableLocator(h5wasm, handle, architecture.layers);
       const result = new Map<string, StoredWeight<H5Ref>[]>();
-      for (const spec of architecture.layers) {
+      for (const [index, spec] of architecture.layers.entries()) {
         throwIfCancelled(options.signal);
+        options.onProgress?.({ fraction: index / architecture.layers.length, message: `Reading ${spec.name}` });
         result.set(spec.name, await readVariables(h5wasm, handle, locate(spec), spec, file));
       }
       return result;
