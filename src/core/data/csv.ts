@@ -18,7 +18,10 @@ export interface CsvOptions {
   skipLines?: number;
   labelColumn?: string | number;
   features?: string;
-  /** Rejects files with more than one column (for separate label files). */
+  /**
+   * Reads a separate labels file: one column, whose first row is kept as data because a header
+   * cannot be told from a text label until the whole column is known.
+   */
   singleColumn?: boolean;
 }
 
@@ -47,8 +50,8 @@ interface Selection {
   layout: ColumnLayout;
   label: number | null;
   features: number[];
-  /** Line of the first data record, for the `--skip-lines` hint. */
-  firstDataLine: number;
+  /** Line of the first record when it is data (no header), for the `--skip-lines` hint. */
+  firstDataLine: number | null;
 }
 
 /** Rows read so far. */
@@ -155,7 +158,9 @@ function headText(bytes: Uint8Array, skipLines: number): string {
 
 /**
  * Picks the delimiter that splits the first lines after `skipLines` into the same number of
- * fields: comma, tab or semicolon, else runs of spaces, else comma (a single column).
+ * fields: comma, tab or semicolon, else runs of spaces, else comma (a single column). Spaces
+ * count only when every line below the first has a number in it, so that a single column of
+ * names like `high risk` stays one column.
  */
 export function detectDelimiter(text: string, skipLines: number): string {
   const sample = text
@@ -172,9 +177,15 @@ export function detectDelimiter(text: string, skipLines: number): string {
       bestCount = counts[0];
     }
   }
-  if (bestCount === 0 && sample.length > 0 && sample.every((line) => /\S\s+\S/.test(line.trim())))
-    return ' ';
+  if (bestCount === 0 && isWhitespaceSeparated(sample)) return ' ';
   return best;
+}
+
+function isWhitespaceSeparated(lines: string[]): boolean {
+  const tokens = lines.map((line) => line.trim().split(/\s+/));
+  const width = tokens.length > 0 ? tokens[0].length : 0;
+  if (width < 2 || !tokens.every((fields) => fields.length === width)) return false;
+  return tokens.slice(1).every((fields) => fields.some((field) => toNumber(field) !== null));
 }
 
 function countOutsideQuotes(line: string, delimiter: string): number {
@@ -198,7 +209,8 @@ function selectColumns(
   options: CsvOptions,
 ): Selection {
   const filled = first.filter((field) => field.trim().length > 0);
-  const isHeader = filled.length > 0 && filled.every((field) => toNumber(field) === null);
+  const isHeader =
+    !options.singleColumn && filled.length > 0 && filled.every((field) => toNumber(field) === null);
   const layout: ColumnLayout = {
     count: first.length,
     names: isHeader ? first.map((name) => name.trim()) : null,
@@ -228,7 +240,7 @@ function selectColumns(
       (column) => column !== label,
     );
   }
-  return { layout, label, features, firstDataLine: isHeader ? -1 : line };
+  return { layout, label, features, firstDataLine: isHeader ? null : line };
 }
 
 function addRow(
@@ -239,7 +251,6 @@ function addRow(
   rows: Accumulator,
 ): void {
   const { layout } = selection;
-  if (selection.firstDataLine < 0) selection.firstDataLine = line;
   if (fields.length !== layout.count) {
     const reference = layout.names ? 'the header has' : 'the first row has';
     throw new DataError(
@@ -290,7 +301,7 @@ function fieldError(
 
 /** Suggests --skip-lines for a bad first record in a file without a header: it may be a preamble. */
 function skipHint(selection: Selection, line: number): string {
-  if (selection.layout.names || line !== selection.firstDataLine) return '';
+  if (line !== selection.firstDataLine) return '';
   return `, or if line ${line} is not data, skip it with --skip-lines ${line}`;
 }
 
@@ -326,7 +337,19 @@ function toLabels(texts: string[]): RawLabels {
   return { kind: 'numeric', values: numbers, width: 1 };
 }
 
-/** Reads a labels-only CSV file: exactly one column, with or without a header. */
-export async function readCsvLabels(source: DataSource, task: TaskOptions = {}): Promise<RawData> {
-  return readCsv(source, { labelColumn: 0, features: '', singleColumn: true }, task);
+/**
+ * Reads a labels-only CSV file: exactly one column. Its first row is a header when it is text
+ * and the rest are numbers, or when its text appears nowhere else in the column.
+ */
+export async function readCsvLabels(
+  source: DataSource,
+  task: TaskOptions = {},
+): Promise<RawLabels> {
+  const raw = await readCsv(source, { labelColumn: 0, features: '', singleColumn: true }, task);
+  const labels = raw.labels!;
+  if (labels.kind === 'numeric' || labels.values.length < 2) return labels;
+  const [first, ...rest] = labels.values;
+  const restNumeric = rest.every((value) => toNumber(value) !== null);
+  if (!restNumeric && rest.includes(first)) return labels;
+  return restNumeric ? toLabels(rest) : { kind: 'text', values: rest };
 }

@@ -155,7 +155,7 @@ async function readLabelsFile(
   const { file, bytes } = source;
   switch (source.format) {
     case 'csv':
-      return (await readCsvLabels(source, { signal })).labels!;
+      return readCsvLabels(source, { signal });
     case 'npy':
       return arrayToLabels(file, readNpy(file, bytes), 'the labels array');
     case 'idx':

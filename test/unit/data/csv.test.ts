@@ -140,6 +140,17 @@ describe('CSV dialects', () => {
     assert.deepEqual(Array.from(data.labels!), [3, 6]);
   });
 
+  it('reads whitespace text with names', async () => {
+    const file = writeFixture(
+      folder,
+      'named-spaces.txt',
+      'a b kind\n5.1 3.5 setosa\n6.2 2.9 virginica\n',
+    );
+    const data = await loadDataset({ data: file, labelColumn: 'kind' });
+    assert.deepEqual(data.featureNames, ['a', 'b']);
+    assert.deepEqual(data.classNames, ['setosa', 'virginica']);
+  });
+
   it('handles quotes, CRLF and blank lines', async () => {
     const text = '"x, first","y"\r\n"1","2"\r\n3,"4"\r\n\r\n\r\n';
     const file = writeFixture(folder, 'quoted.csv', text);

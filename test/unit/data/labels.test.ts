@@ -36,6 +36,20 @@ describe('separate label files', () => {
     assert.deepEqual(Array.from(data.labels!), [0, 1, 0]);
   });
 
+  it('keeps spaces inside label names', async () => {
+    const labels = writeFixture(folder, 'risk.csv', 'high risk\nlow risk\nhigh risk\n');
+    const data = await loadDataset({ data: features, labels });
+    assert.deepEqual(data.classNames, ['high risk', 'low risk']);
+    assert.deepEqual(Array.from(data.labels!), [0, 1, 0]);
+  });
+
+  it('drops a header above numbers', async () => {
+    const labels = writeFixture(folder, 'digit.csv', 'digit\n7\n2\n1\n');
+    const data = await loadDataset({ data: features, labels });
+    assert.equal(data.labelKind, 'class');
+    assert.deepEqual(Array.from(data.labels!), [7, 2, 1]);
+  });
+
   it('reads a one-column CSV of numbers', async () => {
     const labels = writeFixture(folder, 'targets.txt', '0.5\n1.25\n-3\n');
     const data = await loadDataset({ data: features, labels });
