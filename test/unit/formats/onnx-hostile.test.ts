@@ -24,7 +24,7 @@ import {
 
 const kernel = [1, 2, 3, 4, 5, 6];
 
-/** A Gemm(transB=1) model whose weight `W` [2, 3] is the given tensor. */
+/** Returns a Gemm(transB=1) model whose weight `W` [2, 3] is the given tensor. */
 function gemmModel(weight = floatTensor('W', [2, 3], kernel)): ModelParts {
   return {
     nodes: [node('Gemm', ['x', 'W', 'b'], ['y'], [intAttr('transB', 1)])],

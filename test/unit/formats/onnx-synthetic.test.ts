@@ -240,10 +240,12 @@ describe('ONNX float16 initializers', () => {
       const layer = onlyDense(loaded.network);
       kernel.forEach((w, i) => assert.ok(Math.abs(layer.kernel[i] - w / 3) < 1e-3));
       await assertMatchesOrt(file, loaded.network);
+
       const changed = cloneNetwork(loaded.network);
       onlyDense(changed).kernel[2] = 0.1;
       const out = path.join(path.dirname(file), 'half.onnx');
       await loaded.save(changed, out);
+
       const saved = onnx.ModelProto.decode(fs.readFileSync(out));
       const tensor = saved.graph?.initializer?.find((t) => t.name === 'W16') as onnx.TensorProto;
       assert.equal(tensor.dataType, FLOAT16);
@@ -252,6 +254,7 @@ describe('ONNX float16 initializers', () => {
         storage === 'raw' ? 12 : 6,
       );
       const reopened = (await onnxFormat.open(out)).network;
+
       const view = new DataView(new ArrayBuffer(2));
       view.setUint16(0, 0x2e66, true); // 0.1 rounded to float16
       assert.equal(onlyDense(reopened).kernel[2], getFloat16(view, 0, true));
