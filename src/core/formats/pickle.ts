@@ -74,7 +74,7 @@ export type PickleValue =
   | StorageRef
   | TensorRef;
 
-/** Raised for a pickle the restricted unpickler rejects or cannot parse; the message is one line. */
+/** Error for a pickle the restricted unpickler rejects or cannot parse, in one line. */
 export class PickleError extends Error {
   constructor(message: string) {
     super(message);
@@ -148,7 +148,8 @@ class Unpickler {
 
   run(): PickleValue {
     for (;;) {
-      if (this.position >= this.data.length) throw new PickleError('pickle data ends without a STOP opcode');
+      if (this.position >= this.data.length)
+        throw new PickleError('pickle data ends without a STOP opcode');
       const code = this.data[this.position++];
       if (code === 0x2e) return this.pop();
       this.step(code);
@@ -166,6 +167,7 @@ class Unpickler {
   }
 
   /** Opcodes that push a plain value. */
+  // prettier-ignore
   private stepValue(code: number): boolean {
     switch (code) {
       case 0x80: this.bytes(1); return true; // PROTO
@@ -198,6 +200,7 @@ class Unpickler {
   }
 
   /** Opcodes that build lists, tuples, dicts and sets, and stack bookkeeping. */
+  // prettier-ignore
   private stepContainer(code: number): boolean {
     switch (code) {
       case 0x28: this.marks.push(this.stack.length); return true; // MARK
@@ -228,6 +231,7 @@ class Unpickler {
     }
   }
 
+  // prettier-ignore
   private stepMemo(code: number): boolean {
     switch (code) {
       case 0x68: this.push(this.recall(this.data[this.advance(1)])); return true; // BINGET
@@ -244,12 +248,14 @@ class Unpickler {
   /** Globals, calls, BUILD and persistent ids: the opcodes where code could run elsewhere. */
   private stepObject(code: number): boolean {
     switch (code) {
-      case 0x63: { // GLOBAL
+      case 0x63: {
+        // GLOBAL
         const module = this.line();
         this.push(this.global(module, this.line()));
         return true;
       }
-      case 0x93: { // STACK_GLOBAL
+      case 0x93: {
+        // STACK_GLOBAL
         const name = this.pop();
         const module = this.pop();
         if (typeof module !== 'string' || typeof name !== 'string') {
@@ -258,18 +264,23 @@ class Unpickler {
         this.push(this.global(module, name));
         return true;
       }
-      case 0x52: { // REDUCE
+      case 0x52: {
+        // REDUCE
         const args = this.pop();
         this.push(this.call(this.pop(), args));
         return true;
       }
-      case 0x62: { // BUILD
+      case 0x62: {
+        // BUILD
         const state = this.pop();
         this.build(this.top(), state);
         return true;
       }
-      case 0x51: this.push(this.persistent(this.pop())); return true; // BINPERSID
-      default: return false;
+      case 0x51:
+        this.push(this.persistent(this.pop()));
+        return true; // BINPERSID
+      default:
+        return false;
     }
   }
 
@@ -285,7 +296,8 @@ class Unpickler {
     if (!(callable instanceof PickleGlobal)) {
       throw new PickleError(`refused to call a ${describe(callable)}: ${refusal}`);
     }
-    if (!(args instanceof PickleTuple)) throw new PickleError(`REDUCE expects a tuple of arguments`);
+    if (!(args instanceof PickleTuple))
+      throw new PickleError(`REDUCE expects a tuple of arguments`);
     const items = args.items;
     switch (callable.qualifiedName) {
       case 'collections.OrderedDict':
@@ -301,7 +313,9 @@ class Unpickler {
         }
         break;
     }
-    throw new PickleError(`refused to call '${callable.qualifiedName}' with these arguments: ${refusal}`);
+    throw new PickleError(
+      `refused to call '${callable.qualifiedName}' with these arguments: ${refusal}`,
+    );
   }
 
   private build(target: StackItem, state: PickleValue): void {
@@ -326,7 +340,10 @@ class Unpickler {
       typeof key === 'string' &&
       typeof location === 'string' &&
       typeof numel === 'number';
-    if (!valid) throw new PickleError(`unsupported persistent id ${describe(id)}; only tensor storages are read`);
+    if (!valid)
+      throw new PickleError(
+        `unsupported persistent id ${describe(id)}; only tensor storages are read`,
+      );
     return new StorageRef(type.name, key, location, numel);
   }
 
@@ -349,7 +366,8 @@ class Unpickler {
 
   private topDict(itemsAbove: number): PickleDict {
     const target = this.stack[this.stack.length - 1 - itemsAbove];
-    if (!(target instanceof PickleDict)) throw new PickleError('SETITEM(S) on something that is not a dict');
+    if (!(target instanceof PickleDict))
+      throw new PickleError('SETITEM(S) on something that is not a dict');
     return target;
   }
 
@@ -394,7 +412,8 @@ class Unpickler {
 
   private size(width: 4 | 8): number {
     const at = this.advance(width);
-    const size = width === 4 ? this.view.getUint32(at, true) : Number(this.view.getBigUint64(at, true));
+    const size =
+      width === 4 ? this.view.getUint32(at, true) : Number(this.view.getBigUint64(at, true));
     if (size > this.data.length - this.position) throw new PickleError('pickle data is truncated');
     return size;
   }
@@ -436,7 +455,9 @@ class Unpickler {
   }
 }
 
-const opcodeNamesReverse = Object.fromEntries(Object.values(opcodeNames).map((name) => [name, true]));
+const opcodeNamesReverse = Object.fromEntries(
+  Object.values(opcodeNames).map((name) => [name, true]),
+);
 
 /** Decodes Python's raw-unicode-escape: latin-1 text with `\uXXXX` and `\UXXXXXXXX` escapes. */
 function rawUnicodeEscape(text: string): string {
@@ -470,7 +491,10 @@ function integerList(value: PickleValue, what: string): number[] {
   return items as number[];
 }
 
-/** `_rebuild_tensor_v2(storage, storage_offset, size, stride, requires_grad, backward_hooks[, metadata])`. */
+/**
+ * Rebuilds a tensor from the arguments of `_rebuild_tensor_v2(storage, storage_offset, size,
+ * stride, requires_grad, backward_hooks[, metadata])`.
+ */
 function rebuildTensor(args: PickleValue[]): TensorRef {
   const [storage, offset, size, stride, requiresGrad] = args;
   if (args.length < 6 || !(storage instanceof StorageRef) || typeof offset !== 'number') {
@@ -478,13 +502,22 @@ function rebuildTensor(args: PickleValue[]): TensorRef {
   }
   const shape = integerList(size, 'size');
   const strides = integerList(stride, 'stride');
-  if (shape.length !== strides.length) throw new PickleError('tensor size and stride differ in length');
+  if (shape.length !== strides.length)
+    throw new PickleError('tensor size and stride differ in length');
   return new TensorRef(storage, offset, shape, strides, requiresGrad === true);
 }
 
 /** `_rebuild_parameter(data, requires_grad, backward_hooks)`: a tensor marked as a parameter. */
 function rebuildParameter(args: PickleValue[]): TensorRef {
   const [data, requiresGrad] = args;
-  if (!(data instanceof TensorRef)) throw new PickleError('_rebuild_parameter called without a tensor');
-  return new TensorRef(data.storage, data.offset, data.shape, data.strides, requiresGrad === true, true);
+  if (!(data instanceof TensorRef))
+    throw new PickleError('_rebuild_parameter called without a tensor');
+  return new TensorRef(
+    data.storage,
+    data.offset,
+    data.shape,
+    data.strides,
+    requiresGrad === true,
+    true,
+  );
 }

@@ -43,7 +43,10 @@ import {
   canAddBiasTensor,
   collectChanges,
   type StateDictArchitecture,
-  type StateDictChanges, type TensorInfo, type TensorSource } from './state-dict';
+  type StateDictChanges,
+  type TensorInfo,
+  type TensorSource,
+} from './state-dict';
 import { pickleStateDict } from './torch-pickler';
 import { resolveArchitecture } from './torch-sidecar';
 import {
@@ -59,7 +62,17 @@ import type { FileProbe, LoadedModel, ModelFormat, OpenOptions, SaveReport } fro
 const torchExtensions = ['.pt', '.pth', '.save', '.ckpt', '.bin'];
 
 /** Keys under which checkpoints commonly store the model's state dict, most specific first. */
-const stateDictKeys = ['model_state_dict', 'state_dict', 'model_state', 'model', 'net', 'network', 'module', 'weights', 'params'];
+const stateDictKeys = [
+  'model_state_dict',
+  'state_dict',
+  'model_state',
+  'model',
+  'net',
+  'network',
+  'module',
+  'weights',
+  'params',
+];
 
 /** The pickled magic number that starts a legacy (non-zip) `torch.save` file. */
 const legacyMagic = [0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19];
@@ -96,7 +109,10 @@ function archivePrefix(file: string, entries: ZipEntry[]): string {
   const pickles = entries.filter((entry) => /^([^/]+\/)?data\.pkl$/.test(entry.name));
   if (pickles.length !== 1) {
     const found = pickles.length === 0 ? 'no' : 'several';
-    throw new ModelFormatError(file, `is a zip file with ${found} '<folder>/data.pkl' entries, not a PyTorch state dict saved by torch.save.`);
+    throw new ModelFormatError(
+      file,
+      `is a zip file with ${found} '<folder>/data.pkl' entries, not a PyTorch state dict saved by torch.save.`,
+    );
   }
   return pickles[0].name.slice(0, -'data.pkl'.length);
 }
@@ -104,21 +120,37 @@ function archivePrefix(file: string, entries: ZipEntry[]): string {
 /** Reads and validates the archive: pickle, state dict, storages and tensor bounds. */
 function readArchive(file: string, bytes: Uint8Array): TorchArchive {
   if (isLegacy(bytes)) {
-    throw new ModelFormatError(file, 'is a legacy (non-zip) torch.save file, which PruneLens does not read; re-save it with torch.save(obj, path, _use_new_zipfile_serialization=True).');
+    throw new ModelFormatError(
+      file,
+      'is a legacy (non-zip) torch.save file, which PruneLens does not read; re-save it with torch.save(obj, path, _use_new_zipfile_serialization=True).',
+    );
   }
   const entries = readZipEntries(bytes);
   const prefix = archivePrefix(file, entries);
   const byName = new Map(entries.map((entry) => [entry.name, entry]));
   const byteorderEntry = byName.get(`${prefix}byteorder`);
-  const byteorder = byteorderEntry ? new TextDecoder().decode(extractEntry(bytes, byteorderEntry)).trim() : 'little';
+  const byteorder = byteorderEntry
+    ? new TextDecoder().decode(extractEntry(bytes, byteorderEntry)).trim()
+    : 'little';
   if (byteorder !== 'little' && byteorder !== 'big') {
-    throw new ModelFormatError(file, `has an invalid byteorder entry ${JSON.stringify(byteorder)}.`);
+    throw new ModelFormatError(
+      file,
+      `has an invalid byteorder entry ${JSON.stringify(byteorder)}.`,
+    );
   }
   const root = unpickle(extractEntry(bytes, byName.get(`${prefix}data.pkl`) as ZipEntry));
   const found = findStateDict(file, root);
   const tensors = collectTensors(file, found.dict, (key) => byName.get(`${prefix}data/${key}`));
   const littleEndian = byteorder === 'little';
-  return { bytes, entries, prefix, stateDict: found.dict, tensors, littleEndian, stateDictPath: found.path };
+  return {
+    bytes,
+    entries,
+    prefix,
+    stateDict: found.dict,
+    tensors,
+    littleEndian,
+    stateDictPath: found.path,
+  };
 }
 
 function tensorCount(dict: PickleDict): number {
@@ -143,9 +175,14 @@ function findStateDict(file: string, root: PickleValue): { dict: PickleDict; pat
     const index = stateDictKeys.indexOf(path[path.length - 1]);
     return index < 0 ? stateDictKeys.length : index;
   };
-  candidates.sort((a, b) => rank(a.path) - rank(b.path) || tensorCount(b.dict) - tensorCount(a.dict));
+  candidates.sort(
+    (a, b) => rank(a.path) - rank(b.path) || tensorCount(b.dict) - tensorCount(a.dict),
+  );
   if (candidates.length === 0) {
-    throw new ModelFormatError(file, 'contains no state dict (no dict of tensors); save the model with torch.save(model.state_dict(), path).');
+    throw new ModelFormatError(
+      file,
+      'contains no state dict (no dict of tensors); save the model with torch.save(model.state_dict(), path).',
+    );
   }
   return candidates[0];
 }
@@ -161,11 +198,17 @@ function collectTensors(
     const dtype = storageTypes[value.storage.storageType] as TensorDtype;
     const entry = storageEntry(value.storage.key);
     if (!entry) {
-      throw new ModelFormatError(file, `tensor '${name}' refers to storage '${value.storage.key}', which is missing from the archive.`);
+      throw new ModelFormatError(
+        file,
+        `tensor '${name}' refers to storage '${value.storage.key}', which is missing from the archive.`,
+      );
     }
     const expected = value.storage.numel * dtypeSizes[dtype];
     if (entry.size !== expected) {
-      throw new ModelFormatError(file, `storage '${value.storage.key}' has ${entry.size} bytes but ${value.storage.numel} ${dtype} elements need ${expected}.`);
+      throw new ModelFormatError(
+        file,
+        `storage '${value.storage.key}' has ${entry.size} bytes but ${value.storage.numel} ${dtype} elements need ${expected}.`,
+      );
     }
     checkBounds(file, name, value);
     tensors.push({ name, dtype, shape: value.shape, ref: value, entry });
@@ -179,17 +222,32 @@ function checkBounds(file: string, name: string, tensor: TensorRef): void {
     tensor.offset >= 0 &&
     tensor.shape.every((size) => size >= 0) &&
     tensor.strides.every((stride) => stride >= 0);
-  if (!valid) throw new ModelFormatError(file, `tensor '${name}' has a negative size, stride or offset.`);
+  if (!valid)
+    throw new ModelFormatError(file, `tensor '${name}' has a negative size, stride or offset.`);
   if (tensor.shape.some((size) => size === 0)) return;
-  const last = tensor.shape.reduce((sum, size, axis) => sum + (size - 1) * tensor.strides[axis], tensor.offset);
+  const last = tensor.shape.reduce(
+    (sum, size, axis) => sum + (size - 1) * tensor.strides[axis],
+    tensor.offset,
+  );
   if (last >= tensor.storage.numel) {
-    throw new ModelFormatError(file, `tensor '${name}' reaches element ${last} of a storage of ${tensor.storage.numel} elements.`);
+    throw new ModelFormatError(
+      file,
+      `tensor '${name}' reaches element ${last} of a storage of ${tensor.storage.numel} elements.`,
+    );
   }
 }
 
-function viewOf(file: string, tensor: StoredTensor, bytes: Uint8Array, littleEndian: boolean): StridedView {
+function viewOf(
+  file: string,
+  tensor: StoredTensor,
+  bytes: Uint8Array,
+  littleEndian: boolean,
+): StridedView {
   if (!isFloatDtype(tensor.dtype)) {
-    throw new ModelFormatError(file, `tensor '${tensor.name}' has element type ${tensor.dtype}; only float weights are read.`);
+    throw new ModelFormatError(
+      file,
+      `tensor '${tensor.name}' has element type ${tensor.dtype}; only float weights are read.`,
+    );
   }
   const { offset, shape, strides } = tensor.ref;
   return { dtype: tensor.dtype, bytes, shape, strides, offset, littleEndian };
@@ -218,8 +276,10 @@ function tensorSource(file: string, archive: TorchArchive): TensorSource {
 
 /** Turns the zip and pickle readers' errors into one-line errors that name the file. */
 function asFormatError(file: string, error: unknown): unknown {
-  if (error instanceof PickleError) return new ModelFormatError(file, `${error.message}.`, { cause: error });
-  if (error instanceof ZipError) return new ModelFormatError(file, `invalid zip archive: ${error.message}.`, { cause: error });
+  if (error instanceof PickleError)
+    return new ModelFormatError(file, `${error.message}.`, { cause: error });
+  if (error instanceof ZipError)
+    return new ModelFormatError(file, `invalid zip archive: ${error.message}.`, { cause: error });
   return error;
 }
 
@@ -239,7 +299,9 @@ async function openPytorch(file: string, options: OpenOptions = {}): Promise<Loa
   }
   const notes = [...architecture.notes];
   if (archive.stateDictPath.length > 0) {
-    notes.push(`Read the state dict under '${archive.stateDictPath.join('.')}'; the checkpoint's other entries are carried over unchanged.`);
+    notes.push(
+      `Read the state dict under '${archive.stateDictPath.join('.')}'; the checkpoint's other entries are carried over unchanged.`,
+    );
   }
   return {
     format: 'pytorch',
@@ -269,7 +331,10 @@ async function savePytorch(
   const canAdd = archive.stateDictPath.length === 0 && archive.littleEndian;
   if (changes.additions.length > 0 && !canAdd) {
     const layers = changes.additions.map((addition) => addition.layer).join(', ');
-    throw new ModelFormatError(file, `cannot add a bias to layer ${layers}: biases are added only to a plain little-endian state dict, not inside a checkpoint; prune that layer without compensation.`);
+    throw new ModelFormatError(
+      file,
+      `cannot add a bias to layer ${layers}: biases are added only to a plain little-endian state dict, not inside a checkpoint; prune that layer without compensation.`,
+    );
   }
   const storages = new Map<ZipEntry, Uint8Array>();
   for (const [name, values] of changes.updates) {
@@ -319,22 +384,43 @@ function rebuildWithBiases(
   for (const addition of additions) {
     const weight = archive.tensors.find((tensor) => tensor.name === addition.after) as StoredTensor;
     const key = String(nextKey++);
-    const storage = new StorageRef(weight.ref.storage.storageType, key, weight.ref.storage.location, addition.values.length);
+    const storage = new StorageRef(
+      weight.ref.storage.storageType,
+      key,
+      weight.ref.storage.location,
+      addition.values.length,
+    );
     const { requiresGrad, isParameter } = weight.ref;
-    const bias = new TensorRef(storage, 0, [addition.values.length], [1], requiresGrad, isParameter);
+    const bias = new TensorRef(
+      storage,
+      0,
+      [addition.values.length],
+      [1],
+      requiresGrad,
+      isParameter,
+    );
     biases.set(addition.after, [addition.name, bias]);
-    added.push({ name: `${storagePrefix}${key}`, data: encodeValues(addition.values, weight.dtype as FloatDtype) });
-    notes.push(`Added a bias tensor '${addition.name}' (${weight.dtype}) to layer ${addition.layer}.`);
+    added.push({
+      name: `${storagePrefix}${key}`,
+      data: encodeValues(addition.values, weight.dtype as FloatDtype),
+    });
+    notes.push(
+      `Added a bias tensor '${addition.name}' (${weight.dtype}) to layer ${addition.layer}.`,
+    );
   }
   const pickle = pickleStateDict(withBiases(archive.stateDict, biases));
-  const storageIndices = archive.entries.map((entry, index) => (entry.name.startsWith(storagePrefix) ? index : -1));
+  const storageIndices = archive.entries.map((entry, index) =>
+    entry.name.startsWith(storagePrefix) ? index : -1,
+  );
   const lastStorage = Math.max(...storageIndices);
   const entries = archive.entries.flatMap((entry, index) => {
     const data =
       entry.name === `${archive.prefix}data.pkl`
         ? pickle
-        : storages.get(entry) ?? extractEntry(archive.bytes, entry);
-    return index === lastStorage ? [{ name: entry.name, data }, ...added] : [{ name: entry.name, data }];
+        : (storages.get(entry) ?? extractEntry(archive.bytes, entry));
+    return index === lastStorage
+      ? [{ name: entry.name, data }, ...added]
+      : [{ name: entry.name, data }];
   });
   return writeStoredZip(entries);
 }
@@ -351,7 +437,7 @@ function withBiases(stateDict: PickleDict, biases: Map<string, [string, TensorRe
   return copy;
 }
 
-/** Returns true for a torch.save zip archive, or a legacy torch.save file (which `open` rejects). */
+/** Returns true for a torch.save zip archive or a legacy torch.save file, which `open` rejects. */
 function matchPytorch(probe: FileProbe): boolean {
   const { head } = probe;
   const extension = path.extname(probe.path).toLowerCase();

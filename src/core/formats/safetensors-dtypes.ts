@@ -135,7 +135,9 @@ export function contiguousStrides(shape: readonly number[]): number[] {
 }
 
 /** Returns the element index in the buffer of every value of the view, in row-major order. */
-export function elementIndices(view: Omit<StridedView, 'bytes' | 'dtype' | 'littleEndian'>): Int32Array {
+export function elementIndices(
+  view: Omit<StridedView, 'bytes' | 'dtype' | 'littleEndian'>,
+): Int32Array {
   const count = view.shape.reduce((product, size) => product * size, 1);
   const indices = new Int32Array(count);
   const position = new Array<number>(view.shape.length).fill(0);
@@ -170,7 +172,13 @@ function readElement(data: DataView, dtype: FloatDtype, index: number, little: b
   }
 }
 
-function writeElement(data: DataView, dtype: FloatDtype, index: number, value: number, little: boolean): void {
+function writeElement(
+  data: DataView,
+  dtype: FloatDtype,
+  index: number,
+  value: number,
+  little: boolean,
+): void {
   switch (dtype) {
     case 'F32':
       return data.setFloat32(index * 4, value, little);

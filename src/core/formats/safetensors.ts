@@ -66,10 +66,16 @@ export function parseHeader(file: string, prefix: Uint8Array, fileSize: number):
   }
   const length = new DataView(prefix.buffer, prefix.byteOffset, 8).getBigUint64(0, true);
   if (length > BigInt(fileSize - 8)) {
-    throw new ModelFormatError(file, `invalid safetensors header: its length ${length} exceeds the file size ${fileSize}; the file is truncated or not safetensors.`);
+    throw new ModelFormatError(
+      file,
+      `invalid safetensors header: its length ${length} exceeds the file size ${fileSize}; the file is truncated or not safetensors.`,
+    );
   }
   if (length > BigInt(maxHeaderBytes)) {
-    throw new ModelFormatError(file, `invalid safetensors header: its length ${length} exceeds the 100 MB limit of the format.`);
+    throw new ModelFormatError(
+      file,
+      `invalid safetensors header: its length ${length} exceeds the 100 MB limit of the format.`,
+    );
   }
   const headerLength = Number(length);
   if (prefix.length < 8 + headerLength) {
@@ -96,10 +102,16 @@ function parseJson(file: string, bytes: Uint8Array): Record<string, unknown> {
     json = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes));
   } catch (error) {
     const reason = error instanceof Error ? error.message : String(error);
-    throw new ModelFormatError(file, `invalid safetensors header: not valid UTF-8 JSON (${reason}).`);
+    throw new ModelFormatError(
+      file,
+      `invalid safetensors header: not valid UTF-8 JSON (${reason}).`,
+    );
   }
   if (json === null || typeof json !== 'object' || Array.isArray(json)) {
-    throw new ModelFormatError(file, 'invalid safetensors header: expected a JSON object of tensors.');
+    throw new ModelFormatError(
+      file,
+      'invalid safetensors header: expected a JSON object of tensors.',
+    );
   }
   return json as Record<string, unknown>;
 }
@@ -111,12 +123,20 @@ function parseMetadata(file: string, value: unknown): Record<string, string> {
     !Array.isArray(value) &&
     Object.values(value).every((item) => typeof item === 'string');
   if (!valid) {
-    throw new ModelFormatError(file, 'invalid safetensors header: "__metadata__" must map strings to strings.');
+    throw new ModelFormatError(
+      file,
+      'invalid safetensors header: "__metadata__" must map strings to strings.',
+    );
   }
   return value as Record<string, string>;
 }
 
-function parseEntry(file: string, name: string, value: unknown, dataSize: number): SafetensorsEntry {
+function parseEntry(
+  file: string,
+  name: string,
+  value: unknown,
+  dataSize: number,
+): SafetensorsEntry {
   const invalid = (problem: string) =>
     new ModelFormatError(file, `invalid safetensors header: tensor '${name}' ${problem}.`);
   if (value === null || typeof value !== 'object') throw invalid('is not an object');
@@ -137,15 +157,20 @@ function parseEntry(file: string, name: string, value: unknown, dataSize: number
   if (end > dataSize) {
     throw invalid(`ends at byte ${end}, outside the data area of ${dataSize} bytes`);
   }
-  const expected = shape.reduce((product: number, size: number) => product * size, 1) * dtypeSizes[dtype];
+  const expected =
+    shape.reduce((product: number, size: number) => product * size, 1) * dtypeSizes[dtype];
   if (end - begin !== expected) {
-    throw invalid(`has ${end - begin} bytes but shape [${shape.join(', ')}] of ${dtype} needs ${expected}`);
+    throw invalid(
+      `has ${end - begin} bytes but shape [${shape.join(', ')}] of ${dtype} needs ${expected}`,
+    );
   }
   return { name, dtype, shape: shape as number[], begin, end };
 }
 
 function checkOverlaps(file: string, entries: SafetensorsEntry[]): void {
-  const sorted = entries.filter((entry) => entry.end > entry.begin).sort((a, b) => a.begin - b.begin);
+  const sorted = entries
+    .filter((entry) => entry.end > entry.begin)
+    .sort((a, b) => a.begin - b.begin);
   for (let i = 1; i < sorted.length; i++) {
     if (sorted[i].begin < sorted[i - 1].end) {
       throw new ModelFormatError(
@@ -168,7 +193,10 @@ async function readHeader(file: string): Promise<{ header: SafetensorsHeader; si
     const prefix = new Uint8Array(8 + readable);
     prefix.set(lengthBytes);
     await handle.read(prefix, 8, readable, 8);
-    return { header: parseHeader(file, size >= 8 ? prefix : lengthBytes.subarray(0, size), size), size };
+    return {
+      header: parseHeader(file, size >= 8 ? prefix : lengthBytes.subarray(0, size), size),
+      size,
+    };
   } finally {
     await handle.close();
   }
@@ -189,7 +217,10 @@ function tensorSource(file: string, header: SafetensorsHeader, data: Uint8Array)
 
 function viewOf(file: string, entry: SafetensorsEntry, data: Uint8Array): StridedView {
   if (!isFloatDtype(entry.dtype)) {
-    throw new ModelFormatError(file, `tensor '${entry.name}' has dtype ${entry.dtype}; only F64, F32, F16 and BF16 weights are read.`);
+    throw new ModelFormatError(
+      file,
+      `tensor '${entry.name}' has dtype ${entry.dtype}; only F64, F32, F16 and BF16 weights are read.`,
+    );
   }
   return {
     dtype: entry.dtype,
@@ -244,7 +275,9 @@ async function saveSafetensors(
   let result: Uint8Array = output;
   if (changes.additions.length > 0) {
     const added = changes.additions.map((addition) => {
-      const weight = header.entries.find((entry) => entry.name === addition.after) as SafetensorsEntry;
+      const weight = header.entries.find(
+        (entry) => entry.name === addition.after,
+      ) as SafetensorsEntry;
       const dtype = weight.dtype as FloatDtype;
       notes.push(`Added a bias tensor '${addition.name}' (${dtype}) to layer ${addition.layer}.`);
       return { ...addition, dtype, bytes: encodeValues(addition.values, dtype) };
@@ -268,7 +301,11 @@ interface AddedTensor {
  * area unchanged, then the added tensors' data. The header is padded with spaces to a multiple of
  * 8 bytes, as the safetensors library writes it.
  */
-function appendTensors(header: SafetensorsHeader, data: Uint8Array, added: AddedTensor[]): Uint8Array {
+function appendTensors(
+  header: SafetensorsHeader,
+  data: Uint8Array,
+  added: AddedTensor[],
+): Uint8Array {
   const fields: string[] = [];
   const byName = new Map(header.entries.map((entry) => [entry.name, entry]));
   let end = data.length;
@@ -285,10 +322,14 @@ function appendTensors(header: SafetensorsHeader, data: Uint8Array, added: Added
       continue;
     }
     const entry = byName.get(key) as SafetensorsEntry;
-    fields.push(`${JSON.stringify(key)}:${describe(entry.dtype, entry.shape, entry.begin, entry.end)}`);
+    fields.push(
+      `${JSON.stringify(key)}:${describe(entry.dtype, entry.shape, entry.begin, entry.end)}`,
+    );
     for (const tensor of placed.filter((candidate) => candidate.after === key)) {
       const shape = [tensor.values.length];
-      fields.push(`${JSON.stringify(tensor.name)}:${describe(tensor.dtype, shape, tensor.begin, tensor.end)}`);
+      fields.push(
+        `${JSON.stringify(tensor.name)}:${describe(tensor.dtype, shape, tensor.begin, tensor.end)}`,
+      );
     }
   }
   let json = `{${fields.join(',')}}`;

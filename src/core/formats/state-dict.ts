@@ -3,13 +3,14 @@
  * store weights but no architecture. The architecture comes from a sidecar file (see
  * `torch-sidecar.ts`) or is inferred from tensor names and shapes:
  *
- * - Tensors are grouped into modules by the name before the last dot (`fc1.weight` → `fc1`), and
- *   modules are taken in natural order of their names (`layers.9` before `layers.10`); when that
- *   order does not chain, the stored order is tried.
+ * - Tensors are grouped into modules by the name before the last dot (`fc1.weight` → `fc1`).
+ *   Dense modules are taken in natural order of their names (`layers.9` before `layers.10`), or
+ *   in stored order when only that order chains.
  * - A module with a 2-D `weight` or `kernel` is a dense layer in PyTorch's `[out, in]` layout,
  *   with an optional `bias` of length `out`.
- * - A module with 1-D `running_mean` and `running_var` is an inference-mode BatchNorm1d
- *   (`weight`, `bias` optional; epsilon 1e-5, PyTorch's default).
+ * - A module with 1-D `running_mean` and `running_var` is an inference-mode BatchNorm1d with
+ *   optional `weight` and `bias` and PyTorch's default epsilon 1e-5. It goes after the dense layer
+ *   of its width that precedes it in stored or name order, or that has its number (`fc1`, `bn1`).
  * - A module whose `weight` has more than two axes (a convolution) is kept as an opaque layer.
  * - The activation between dense layers is the caller's choice (default ReLU), the last dense
  *   layer is linear, and an activation goes after a BatchNorm that follows a dense layer.
@@ -40,7 +41,7 @@ export interface TensorSource {
   read(name: string): Float32Array;
 }
 
-/** Where the weights of one dense layer live in the tensor dictionary. */
+/** Tensor names of one dense layer in the tensor dictionary. */
 export interface DenseBinding {
   weight: string;
   bias: string | null;
@@ -183,9 +184,8 @@ function cannotInfer(file: string, problem: string): ModelFormatError {
 }
 
 /**
- * Orders modules into a chain: dense and opaque modules in natural order of their names (or in
- * stored order when only that order chains), each batch norm after the dense layer it follows,
- * and modules with no role at the end.
+ * Orders modules into a chain of dense and opaque modules with each batch norm after the dense
+ * layer it follows. Modules with no role go at the end.
  */
 function orderModules(file: string, tensors: TensorInfo[]): Module[] {
   const stored = groupModules(tensors);
@@ -230,7 +230,10 @@ function placeNorm(file: string, norm: Module, chain: Module[], orders: Module[]
   if (candidates.length === 1) return candidates[0];
   if (candidates.length === 0 && fitsInput) return null;
   const which = candidates.length === 0 ? 'no dense layer has' : 'several dense layers have';
-  throw cannotInfer(file, `batch norm '${norm.prefix}' has ${size} features and ${which} ${size} units`);
+  throw cannotInfer(
+    file,
+    `batch norm '${norm.prefix}' has ${size} features and ${which} ${size} units`,
+  );
 }
 
 /** Infers a chain of dense (and batch norm) layers from tensor names and shapes. */
@@ -254,7 +257,13 @@ export function inferArchitecture(
     } else if (role.kind === 'batchnorm') {
       layers.push(batchNormFromModule(source, name, module.prefix, 1e-5));
     } else if (role.kind === 'opaque') {
-      layers.push({ kind: 'opaque', name, className: 'Unknown', reason: role.reason, params: role.params });
+      layers.push({
+        kind: 'opaque',
+        name,
+        className: 'Unknown',
+        reason: role.reason,
+        params: role.params,
+      });
     } else {
       ignored.push(...[...module.members.values()].map((t) => t.name));
     }
@@ -382,13 +391,21 @@ export function collectChanges(
   for (const layer of denseLayers(network)) {
     const binding = architecture.bindings.get(layer.name);
     if (!binding) {
-      throw new ModelFormatError(file, `cannot save: the network has a dense layer '${layer.name}' that the loaded model does not have.`);
+      throw new ModelFormatError(
+        file,
+        `cannot save: the network has a dense layer '${layer.name}' that the loaded model does not have.`,
+      );
     }
     const weight = source.tensors.find((tensor) => tensor.name === binding.weight);
     if (!weight || count(weight.shape) !== layer.kernel.length) {
-      throw new ModelFormatError(file, `cannot save: layer '${layer.name}' no longer has the shape of '${binding.weight}'.`);
+      throw new ModelFormatError(
+        file,
+        `cannot save: layer '${layer.name}' no longer has the shape of '${binding.weight}'.`,
+      );
     }
-    const kernel = binding.transposed ? transpose(layer.kernel, layer.units, layer.inputs) : layer.kernel;
+    const kernel = binding.transposed
+      ? transpose(layer.kernel, layer.units, layer.inputs)
+      : layer.kernel;
     changes.updates.set(binding.weight, kernel);
     if (!layer.bias) continue;
     if (binding.bias) {

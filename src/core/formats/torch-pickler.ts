@@ -4,7 +4,14 @@
  * over storages named by persistent ids, with the dict's attributes (PyTorch's `_metadata`)
  * restored by BUILD. Opcode reference: CPython's `Lib/pickletools.py`.
  */
-import { PickleDict, PickleGlobal, PickleTuple, StorageRef, TensorRef, type PickleValue } from './pickle';
+import {
+  PickleDict,
+  PickleGlobal,
+  PickleTuple,
+  StorageRef,
+  TensorRef,
+  type PickleValue,
+} from './pickle';
 
 const opcodes = {
   proto: 0x80,
@@ -71,7 +78,8 @@ class PickleWriter {
       rest >>= 8n;
     }
     const negative = big < 0n;
-    if (((digits[digits.length - 1] ?? 0) & 0x80) !== (negative ? 0x80 : 0)) digits.push(negative ? 0xff : 0);
+    if (((digits[digits.length - 1] ?? 0) & 0x80) !== (negative ? 0x80 : 0))
+      digits.push(negative ? 0xff : 0);
     this.byte(opcodes.long1);
     this.byte(digits.length);
     this.raw(Uint8Array.from(digits));
@@ -103,9 +111,9 @@ class PickleWriter {
 }
 
 /**
- * Pickles a state dict. Numbers that are integers are written as ints, others as floats, which is
- * right for tensor metadata and PyTorch's `_metadata` versions but would turn a float such as 1.0
- * elsewhere into an int; callers pass state dicts only.
+ * Pickles a state dict. Integral numbers are written as ints and others as floats. That is right
+ * for tensor metadata and PyTorch's `_metadata` versions, but a float such as 1.0 elsewhere would
+ * come back as an int, so callers pass state dicts only.
  */
 export function pickleStateDict(dict: PickleDict): Uint8Array {
   const writer = new PickleWriter();

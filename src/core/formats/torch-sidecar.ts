@@ -3,8 +3,8 @@
  *
  * PruneLens looks beside the model for `<model file>.arch.json` (`model.safetensors.arch.json`),
  * then `<name without extension>.arch.json` (`model.arch.json`); `--architecture FILE` names one
- * explicitly (JSON, or YAML when it ends in `.yaml`/`.yml`). The file holds the layers from input
- * to output, either as a list or as `{"input_shape": [28, 28], "layers": [...]}`:
+ * explicitly (JSON, or YAML when it ends in `.yaml`/`.yml`). The file lists the layers from input
+ * to output, either as a bare list or as `{"input_shape": [28, 28], "layers": [...]}`:
  *
  *     [{"weight": "l1.weight", "bias": "l1.bias", "activation": "leaky_relu", "alpha": 0.01},
  *      {"batchnorm": "bn1", "epsilon": 1e-5},
@@ -81,7 +81,10 @@ export async function findSidecar(modelFile: string, explicit?: string): Promise
 }
 
 /** Reads a sidecar file and builds the network it describes from the tensors of `source`. */
-export async function readSidecar(file: string, source: TensorSource): Promise<StateDictArchitecture> {
+export async function readSidecar(
+  file: string,
+  source: TensorSource,
+): Promise<StateDictArchitecture> {
   let text: string;
   try {
     text = await fs.readFile(file, 'utf8');
@@ -104,13 +107,22 @@ function parseSidecar(file: string, text: string): unknown {
 type Entry = Record<string, unknown>;
 
 /** Builds the network a parsed sidecar describes; every error names the sidecar file. */
-export function buildFromSidecar(file: string, spec: unknown, source: TensorSource): StateDictArchitecture {
+export function buildFromSidecar(
+  file: string,
+  spec: unknown,
+  source: TensorSource,
+): StateDictArchitecture {
   const { entries, inputShape } = splitSpec(file, spec);
   const layers: Layer[] = [];
   const bindings = new Map<string, DenseBinding>();
   let width: number | null = inputShape ? inputShape.reduce((a, b) => a * b, 1) : null;
   if (inputShape && inputShape.length > 1) {
-    layers.push({ kind: 'reshape', name: 'flatten', className: 'Flatten', targetShape: [width as number] });
+    layers.push({
+      kind: 'reshape',
+      name: 'flatten',
+      className: 'Flatten',
+      targetShape: [width as number],
+    });
   }
   entries.forEach((entry, index) => {
     const where = `layer ${index + 1}`;
@@ -123,7 +135,10 @@ export function buildFromSidecar(file: string, spec: unknown, source: TensorSour
     } else if (kind === 'batchnorm') {
       const layer = batchNormEntry(file, entry, where, source);
       if (width !== null && layer.size !== width) {
-        throw new ModelFormatError(file, `${where}: batch norm has ${layer.size} features but the previous layer gives ${width}.`);
+        throw new ModelFormatError(
+          file,
+          `${where}: batch norm has ${layer.size} features but the previous layer gives ${width}.`,
+        );
       }
       layers.push(layer);
     } else if (kind === 'activation') {
@@ -136,7 +151,10 @@ export function buildFromSidecar(file: string, spec: unknown, source: TensorSour
   });
   const firstDense = layers.find((layer) => layer.kind === 'dense');
   if (!firstDense || firstDense.kind !== 'dense') {
-    throw new ModelFormatError(file, 'the architecture file lists no dense layer; add entries with a "weight" tensor name.');
+    throw new ModelFormatError(
+      file,
+      'the architecture file lists no dense layer; add entries with a "weight" tensor name.',
+    );
   }
   const notes = [`Architecture read from ${path.basename(file)}.`];
   return { network: { inputShape: inputShape ?? [firstDense.inputs], layers }, bindings, notes };
@@ -146,34 +164,58 @@ function splitSpec(file: string, spec: unknown): { entries: Entry[]; inputShape:
   const isObject = spec !== null && typeof spec === 'object' && !Array.isArray(spec);
   const list = isObject ? (spec as Entry).layers : spec;
   if (!Array.isArray(list) || !list.every((item) => item !== null && typeof item === 'object')) {
-    throw new ModelFormatError(file, 'the architecture file must be a list of layer objects or {"layers": [...]}.');
+    throw new ModelFormatError(
+      file,
+      'the architecture file must be a list of layer objects or {"layers": [...]}.',
+    );
   }
   const shape = isObject ? (spec as Entry).input_shape : undefined;
   if (shape === undefined) return { entries: list as Entry[], inputShape: null };
-  const valid = Array.isArray(shape) && shape.length > 0 && shape.every((n) => Number.isInteger(n) && n > 0);
+  const valid =
+    Array.isArray(shape) && shape.length > 0 && shape.every((n) => Number.isInteger(n) && n > 0);
   if (!valid) {
-    throw new ModelFormatError(file, `"input_shape" must be a list of positive integers, got ${JSON.stringify(shape)}.`);
+    throw new ModelFormatError(
+      file,
+      `"input_shape" must be a list of positive integers, got ${JSON.stringify(shape)}.`,
+    );
   }
   return { entries: list as Entry[], inputShape: shape as number[] };
 }
 
 function entryKind(file: string, entry: Entry, where: string): keyof typeof allowedKeys {
-  const kind = 'weight' in entry ? 'dense' : 'batchnorm' in entry ? 'batchnorm' : 'dropout' in entry ? 'dropout' : 'activation' in entry ? 'activation' : null;
+  const kind = kindOf(entry);
   if (!kind) {
-    throw new ModelFormatError(file, `${where}: expected a "weight", "batchnorm", "activation" or "dropout" key, got ${JSON.stringify(Object.keys(entry))}.`);
+    throw new ModelFormatError(
+      file,
+      `${where}: expected a "weight", "batchnorm", "activation" or "dropout" key, got ${JSON.stringify(Object.keys(entry))}.`,
+    );
   }
   const unknown = Object.keys(entry).filter((key) => !allowedKeys[kind].includes(key));
   if (unknown.length > 0) {
-    throw new ModelFormatError(file, `${where}: unknown key ${JSON.stringify(unknown[0])} for a ${kind} layer (allowed: ${allowedKeys[kind].join(', ')}).`);
+    throw new ModelFormatError(
+      file,
+      `${where}: unknown key ${JSON.stringify(unknown[0])} for a ${kind} layer (allowed: ${allowedKeys[kind].join(', ')}).`,
+    );
   }
   return kind;
+}
+
+function kindOf(entry: Entry): keyof typeof allowedKeys | null {
+  if ('weight' in entry) return 'dense';
+  if ('batchnorm' in entry) return 'batchnorm';
+  if ('dropout' in entry) return 'dropout';
+  if ('activation' in entry) return 'activation';
+  return null;
 }
 
 function stringField(file: string, entry: Entry, key: string, where: string): string | undefined {
   const value = entry[key];
   if (value === undefined) return undefined;
   if (typeof value !== 'string' || value.length === 0) {
-    throw new ModelFormatError(file, `${where}: "${key}" must be a non-empty string, got ${JSON.stringify(value)}.`);
+    throw new ModelFormatError(
+      file,
+      `${where}: "${key}" must be a non-empty string, got ${JSON.stringify(value)}.`,
+    );
   }
   return value;
 }
@@ -181,8 +223,14 @@ function stringField(file: string, entry: Entry, key: string, where: string): st
 function tensorField(file: string, source: TensorSource, name: string, where: string): TensorInfo {
   const tensor = source.tensors.find((candidate) => candidate.name === name);
   if (!tensor) {
-    const known = source.tensors.slice(0, 8).map((t) => t.name).join(', ');
-    throw new ModelFormatError(file, `${where}: tensor '${name}' not found in the model (it has ${known}${source.tensors.length > 8 ? ', ...' : ''}).`);
+    const known = source.tensors
+      .slice(0, 8)
+      .map((t) => t.name)
+      .join(', ');
+    throw new ModelFormatError(
+      file,
+      `${where}: tensor '${name}' not found in the model (it has ${known}${source.tensors.length > 8 ? ', ...' : ''}).`,
+    );
   }
   return tensor;
 }
@@ -192,47 +240,83 @@ function activationField(file: string, entry: Entry, where: string) {
   const activation = activationAliases[name.toLowerCase().replace(/[_-]/g, '')];
   if (!activation) {
     const valid = Object.keys(activationAliases).join(', ');
-    throw new ModelFormatError(file, `${where}: unknown activation ${JSON.stringify(name)} (valid: ${valid}).`);
+    throw new ModelFormatError(
+      file,
+      `${where}: unknown activation ${JSON.stringify(name)} (valid: ${valid}).`,
+    );
   }
   const alpha = entry.alpha;
   if (alpha !== undefined && typeof alpha !== 'number') {
-    throw new ModelFormatError(file, `${where}: "alpha" must be a number, got ${JSON.stringify(alpha)}.`);
+    throw new ModelFormatError(
+      file,
+      `${where}: "alpha" must be a number, got ${JSON.stringify(alpha)}.`,
+    );
   }
   return activationWithDefaults(activation, alpha);
 }
 
-function denseEntry(file: string, entry: Entry, where: string, source: TensorSource, width: number | null) {
-  const weight = tensorField(file, source, stringField(file, entry, 'weight', where) as string, where);
+function denseEntry(
+  file: string,
+  entry: Entry,
+  where: string,
+  source: TensorSource,
+  width: number | null,
+) {
+  const weight = tensorField(
+    file,
+    source,
+    stringField(file, entry, 'weight', where) as string,
+    where,
+  );
   if (weight.shape.length !== 2) {
-    throw new ModelFormatError(file, `${where}: weight '${weight.name}' has shape [${weight.shape.join(', ')}], expected 2 axes.`);
+    throw new ModelFormatError(
+      file,
+      `${where}: weight '${weight.name}' has shape [${weight.shape.join(', ')}], expected 2 axes.`,
+    );
   }
   const layout = entry.layout ?? 'out_in';
   if (layout !== 'out_in' && layout !== 'in_out') {
-    throw new ModelFormatError(file, `${where}: "layout" must be "out_in" or "in_out", got ${JSON.stringify(layout)}.`);
+    throw new ModelFormatError(
+      file,
+      `${where}: "layout" must be "out_in" or "in_out", got ${JSON.stringify(layout)}.`,
+    );
   }
   const transposed = layout === 'in_out';
   const [units, inputs] = transposed ? [weight.shape[1], weight.shape[0]] : weight.shape;
   if (width !== null && inputs !== width) {
-    throw new ModelFormatError(file, `${where}: weight '${weight.name}' takes ${inputs} inputs but the previous layer gives ${width}; check the order or "layout".`);
+    throw new ModelFormatError(
+      file,
+      `${where}: weight '${weight.name}' takes ${inputs} inputs but the previous layer gives ${width}; check the order or "layout".`,
+    );
   }
   const biasName = entry.bias === null ? undefined : stringField(file, entry, 'bias', where);
   const bias = biasName ? tensorField(file, source, biasName, where) : null;
   if (bias && (bias.shape.length !== 1 || bias.shape[0] !== units)) {
-    throw new ModelFormatError(file, `${where}: bias '${bias.name}' has shape [${bias.shape.join(', ')}], expected [${units}].`);
+    throw new ModelFormatError(
+      file,
+      `${where}: bias '${bias.name}' has shape [${bias.shape.join(', ')}], expected [${units}].`,
+    );
   }
   const prefix = weight.name.replace(/\.(weight|kernel)$/, '');
   const name = stringField(file, entry, 'name', where) ?? prefix;
   const layer = denseFromTensors(source, name, weight, bias, transposed);
   layer.activation = activationField(file, entry, where);
-  return { layer, binding: bindingFor(prefix === weight.name ? '' : prefix, weight, bias, transposed) };
+  return {
+    layer,
+    binding: bindingFor(prefix === weight.name ? '' : prefix, weight, bias, transposed),
+  };
 }
 
 function batchNormEntry(file: string, entry: Entry, where: string, source: TensorSource) {
   const prefix = stringField(file, entry, 'batchnorm', where) as string;
-  for (const member of ['running_mean', 'running_var']) tensorField(file, source, `${prefix}.${member}`, where);
+  for (const member of ['running_mean', 'running_var'])
+    tensorField(file, source, `${prefix}.${member}`, where);
   const epsilon = entry.epsilon ?? 1e-5;
   if (typeof epsilon !== 'number' || !(epsilon >= 0)) {
-    throw new ModelFormatError(file, `${where}: "epsilon" must be a non-negative number, got ${JSON.stringify(epsilon)}.`);
+    throw new ModelFormatError(
+      file,
+      `${where}: "epsilon" must be a non-negative number, got ${JSON.stringify(epsilon)}.`,
+    );
   }
   const name = stringField(file, entry, 'name', where) ?? prefix;
   return batchNormFromModule(source, name, prefix, epsilon);

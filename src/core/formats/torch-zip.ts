@@ -31,8 +31,8 @@ export class ZipError extends Error {
 }
 
 /**
- * Largest entry PruneLens inflates: a Node.js typed array holds at most 4 GiB, and a larger
- * declared size in a model file is a corrupt or hostile archive.
+ * Largest entry PruneLens extracts. A Node.js typed array can have at most 4 GiB, and a larger
+ * declared size in a model file means a corrupt or hostile archive.
  */
 export const maxEntryBytes = 2 ** 32 - 1;
 
@@ -124,7 +124,7 @@ function readCentralEntry(bytes: Uint8Array, view: DataView, at: number, directo
   return { entry, next };
 }
 
-/** Rejects absolute names and `..` segments, which could name files outside an extraction folder. */
+/** Rejects absolute names and `..` segments, which could point outside an extraction folder. */
 function checkEntryName(name: string): void {
   const normalized = name.replace(/\\/g, '/');
   const unsafe =
@@ -132,7 +132,10 @@ function checkEntryName(name: string): void {
     /^[a-zA-Z]:/.test(normalized) ||
     normalized.split('/').includes('..') ||
     name.includes('\0');
-  if (unsafe) throw new ZipError(`zip entry name ${JSON.stringify(name)} is an absolute path or contains '..'`);
+  if (unsafe)
+    throw new ZipError(
+      `zip entry name ${JSON.stringify(name)} is an absolute path or contains '..'`,
+    );
 }
 
 /** Replaces 32-bit fields set to 0xFFFFFFFF with their values from the zip64 extra field. */
@@ -142,7 +145,7 @@ function readZip64Extra(
   length: number,
   sizes: { compressedSize: number; size: number; headerOffset: number },
 ): void {
-  for (let at = start; at + 4 <= start + length; ) {
+  for (let at = start; at + 4 <= start + length;) {
     const id = view.getUint16(at, true);
     const fieldLength = view.getUint16(at + 2, true);
     if (id === 0x0001) {
@@ -159,7 +162,10 @@ function readZip64Extra(
 }
 
 function localDataOffset(view: DataView, headerOffset: number): number {
-  if (headerOffset + 30 > view.byteLength || view.getUint32(headerOffset, true) !== signatures.local) {
+  if (
+    headerOffset + 30 > view.byteLength ||
+    view.getUint32(headerOffset, true) !== signatures.local
+  ) {
     throw new ZipError(`invalid zip local file header at byte ${headerOffset}`);
   }
   const nameLength = view.getUint16(headerOffset + 26, true);
@@ -168,27 +174,34 @@ function localDataOffset(view: DataView, headerOffset: number): number {
 }
 
 /**
- * Returns an entry's uncompressed bytes. Stored entries are returned as a view of `bytes`;
- * deflated ones are inflated into a buffer of the declared size, so a zip bomb cannot grow past
- * it, and the CRC-32 is checked.
+ * Returns an entry's uncompressed bytes and checks their CRC-32. A stored entry is returned as a
+ * view of `bytes`. A deflated one is inflated into a buffer of the declared size, so a zip bomb
+ * cannot grow past it.
  */
 export function extractEntry(bytes: Uint8Array, entry: ZipEntry): Uint8Array {
   if (entry.size > maxEntryBytes) {
-    throw new ZipError(`zip entry '${entry.name}' declares ${entry.size} bytes, more than the ${maxEntryBytes}-byte limit`);
+    throw new ZipError(
+      `zip entry '${entry.name}' declares ${entry.size} bytes, more than the ${maxEntryBytes}-byte limit`,
+    );
   }
   const raw = bytes.subarray(entry.dataOffset, entry.dataOffset + entry.compressedSize);
   let data: Uint8Array;
   if (entry.method === 0) {
-    if (entry.compressedSize !== entry.size) throw new ZipError(`stored zip entry '${entry.name}' has inconsistent sizes`);
+    if (entry.compressedSize !== entry.size)
+      throw new ZipError(`stored zip entry '${entry.name}' has inconsistent sizes`);
     data = raw;
   } else if (entry.method === 8) {
     const out = new Uint8Array(entry.size);
     data = inflateSync(raw, { out });
-    if (data.length !== entry.size) throw new ZipError(`zip entry '${entry.name}' inflates to a different size than declared`);
+    if (data.length !== entry.size)
+      throw new ZipError(`zip entry '${entry.name}' inflates to a different size than declared`);
   } else {
-    throw new ZipError(`zip entry '${entry.name}' uses compression method ${entry.method}; only stored and deflated entries are read`);
+    throw new ZipError(
+      `zip entry '${entry.name}' uses compression method ${entry.method}; only stored and deflated entries are read`,
+    );
   }
-  if (crc32(data) !== entry.crc) throw new ZipError(`zip entry '${entry.name}' fails its CRC-32 check; the file is corrupt`);
+  if (crc32(data) !== entry.crc)
+    throw new ZipError(`zip entry '${entry.name}' fails its CRC-32 check; the file is corrupt`);
   return data;
 }
 
@@ -198,7 +211,9 @@ export function extractEntry(bytes: Uint8Array, entry: ZipEntry): Uint8Array {
  */
 export function patchStoredEntry(archive: Uint8Array, entry: ZipEntry, data: Uint8Array): void {
   if (entry.method !== 0 || data.length !== entry.size) {
-    throw new ZipError(`zip entry '${entry.name}' is compressed or changed size and cannot be patched in place`);
+    throw new ZipError(
+      `zip entry '${entry.name}' is compressed or changed size and cannot be patched in place`,
+    );
   }
   archive.set(data, entry.dataOffset);
   const crc = crc32(data);
@@ -210,7 +225,8 @@ export function patchStoredEntry(archive: Uint8Array, entry: ZipEntry, data: Uin
   }
   if ((entry.flags & 0x8) !== 0) {
     const after = entry.dataOffset + entry.compressedSize;
-    const signed = after + 4 <= archive.length && view.getUint32(after, true) === signatures.descriptor;
+    const signed =
+      after + 4 <= archive.length && view.getUint32(after, true) === signatures.descriptor;
     const crcAt = signed ? after + 4 : after;
     if (crcAt + 4 <= archive.length) view.setUint32(crcAt, crc, true);
   }
@@ -252,7 +268,10 @@ export function writeStoredZip(entries: { name: string; data: Uint8Array }[]): U
   for (const { name, data } of entries) {
     const nameBytes = encoder.encode(name);
     const headerEnd = offset + 30 + nameBytes.length;
-    const padding = headerEnd % writeAlignment === 0 ? 0 : (writeAlignment - ((headerEnd + 4) % writeAlignment)) % writeAlignment;
+    const padding =
+      headerEnd % writeAlignment === 0
+        ? 0
+        : (writeAlignment - ((headerEnd + 4) % writeAlignment)) % writeAlignment;
     const extra = headerEnd % writeAlignment === 0 ? new Uint8Array(0) : alignmentField(padding);
     const crc = crc32(data);
     const local = new Uint8Array(30 + nameBytes.length + extra.length);
@@ -283,7 +302,7 @@ export function writeStoredZip(entries: { name: string; data: Uint8Array }[]): U
   return concatenate([...parts, ...central, end]);
 }
 
-/** An extra field with id 0x4246 ("FB") of `padding` bytes of "Z", as PyTorch pads entries. */
+/** Builds an extra field 0x4246 ("FB") of `padding` bytes of "Z", as PyTorch pads entries. */
 function alignmentField(padding: number): Uint8Array {
   const field = new Uint8Array(4 + padding).fill(0x5a);
   const view = new DataView(field.buffer);
@@ -298,7 +317,12 @@ function writeSizes(view: DataView, at: number, crc: number, size: number): void
   view.setUint32(at + 8, size, true);
 }
 
-function centralEntry(nameBytes: Uint8Array, crc: number, size: number, headerOffset: number): Uint8Array {
+function centralEntry(
+  nameBytes: Uint8Array,
+  crc: number,
+  size: number,
+  headerOffset: number,
+): Uint8Array {
   const entry = new Uint8Array(46 + nameBytes.length);
   const view = new DataView(entry.buffer);
   view.setUint32(0, signatures.central, true);

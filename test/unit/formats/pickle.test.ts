@@ -45,31 +45,39 @@ describe('restricted unpickler', () => {
     await fs.rm(folder, { recursive: true, force: true });
   });
 
-  it('reads plain values of every protocol', { skip: !findPython('pickle') && 'python3 not found' }, () => {
-    const python = findPython('pickle') as string;
-    const script = String.raw`
+  it(
+    'reads plain values of every protocol',
+    { skip: !findPython('pickle') && 'python3 not found' },
+    () => {
+      const python = findPython('pickle') as string;
+      const script = String.raw`
 import pickle, json, sys, collections
 value = {'a': [1, -2, 300, 70000, -70000, 2**40, -(2**70)], 'b': (1.5, -0.25, 'text', 'üñí'),
          'c': {'nested': None, 't': True, 'f': False}, 'd': b'\x00\x01\xff', 'e': (), 'g': [],
          'h': collections.OrderedDict([('x', 1), ('y', 2)]), 'i': 'x' * 300}
 out = [pickle.dumps(value, protocol=p).hex() for p in range(6)]
 print(json.dumps(out))`;
-    const pickles = runPython(python, script) as string[];
-    const expected = {
-      a: [1, -2, 300, 70000, -70000, 2 ** 40, (-(2n ** 70n)).toString()],
-      b: [1.5, -0.25, 'text', 'üñí'],
-      c: { nested: null, t: true, f: false },
-      d: [0, 1, 255],
-      e: [],
-      g: [],
-      h: { x: 1, y: 2 },
-      i: 'x'.repeat(300),
-    };
-    assert.equal(pickles.length, 6);
-    pickles.forEach((hex, protocol) => {
-      assert.deepEqual(plain(unpickle(Buffer.from(hex, 'hex'))), expected, `protocol ${protocol}`);
-    });
-  });
+      const pickles = runPython(python, script) as string[];
+      const expected = {
+        a: [1, -2, 300, 70000, -70000, 2 ** 40, (-(2n ** 70n)).toString()],
+        b: [1.5, -0.25, 'text', 'üñí'],
+        c: { nested: null, t: true, f: false },
+        d: [0, 1, 255],
+        e: [],
+        g: [],
+        h: { x: 1, y: 2 },
+        i: 'x'.repeat(300),
+      };
+      assert.equal(pickles.length, 6);
+      pickles.forEach((hex, protocol) => {
+        assert.deepEqual(
+          plain(unpickle(Buffer.from(hex, 'hex'))),
+          expected,
+          `protocol ${protocol}`,
+        );
+      });
+    },
+  );
 
   const hostile: { name: string; bytes: Uint8Array; pattern: RegExp }[] = [
     {
@@ -97,8 +105,16 @@ print(json.dumps(out))`;
       bytes: latin1(`\x80\x02(o.`),
       pattern: /refused the pickle opcode OBJ/,
     },
-    { name: 'EXT1 opcode', bytes: latin1(`\x80\x02\x82\x01.`), pattern: /refused the pickle opcode EXT1/ },
-    { name: 'EXT2 opcode', bytes: latin1(`\x80\x02\x83\x01\x00.`), pattern: /refused the pickle opcode EXT2/ },
+    {
+      name: 'EXT1 opcode',
+      bytes: latin1(`\x80\x02\x82\x01.`),
+      pattern: /refused the pickle opcode EXT1/,
+    },
+    {
+      name: 'EXT2 opcode',
+      bytes: latin1(`\x80\x02\x83\x01\x00.`),
+      pattern: /refused the pickle opcode EXT2/,
+    },
     {
       name: 'NEWOBJ opcode',
       bytes: latin1(`\x80\x02ccollections\nOrderedDict\n)\x81.`),
@@ -119,30 +135,40 @@ print(json.dumps(out))`;
   for (const { name, bytes, pattern } of hostile) {
     it(`rejects ${name}`, () => {
       const payload = latin1(new TextDecoder('latin1').decode(bytes).replace('MARKER', marker));
-      assert.throws(() => unpickle(payload), (error: unknown) => {
-        assert.ok(error instanceof PickleError);
-        assert.match(error.message, pattern);
-        assert.doesNotMatch(error.message, /\n/);
-        return true;
-      });
+      assert.throws(
+        () => unpickle(payload),
+        (error: unknown) => {
+          assert.ok(error instanceof PickleError);
+          assert.match(error.message, pattern);
+          assert.doesNotMatch(error.message, /\n/);
+          return true;
+        },
+      );
       assert.equal(existsSync(marker), false);
     });
   }
 
-  it('rejects a Python-made os.system payload', { skip: !findPython('pickle') && 'python3 not found' }, () => {
-    const python = findPython('pickle') as string;
-    const script = String.raw`
+  it(
+    'rejects a Python-made os.system payload',
+    { skip: !findPython('pickle') && 'python3 not found' },
+    () => {
+      const python = findPython('pickle') as string;
+      const script = String.raw`
 import pickle, json, os, sys
 class Payload:
     def __reduce__(self):
         return (os.system, ('touch ' + sys.argv[1],))
 print(json.dumps([pickle.dumps(Payload(), protocol=p).hex() for p in (2, 4, 5)]))`;
-    const payloads = runPython(python, script, [marker]) as string[];
-    for (const hex of payloads) {
-      assert.throws(() => unpickle(Buffer.from(hex, 'hex')), /refused to load '(posix|os)\.system'/);
-    }
-    assert.equal(existsSync(marker), false);
-  });
+      const payloads = runPython(python, script, [marker]) as string[];
+      for (const hex of payloads) {
+        assert.throws(
+          () => unpickle(Buffer.from(hex, 'hex')),
+          /refused to load '(posix|os)\.system'/,
+        );
+      }
+      assert.equal(existsSync(marker), false);
+    },
+  );
 
   it('rejects a hostile pickle inside a .pth file', async () => {
     const file = path.join(folder, 'hostile.pth');
@@ -150,7 +176,10 @@ print(json.dumps([pickle.dumps(Payload(), protocol=p).hex() for p in (2, 4, 5)])
     entries[0].data = latin1(`\x80\x02cos\nsystem\nX\x05\x00\x00\x00touch\x85R.`);
     await fs.writeFile(file, writeStoredZip(entries));
     await assert.rejects(openModel(file), (error: Error) => {
-      assert.match(error.message, /hostile\.pth: refused to load 'os\.system': only tensors and state dicts are read/);
+      assert.match(
+        error.message,
+        /hostile\.pth: refused to load 'os\.system': only tensors and state dicts are read/,
+      );
       return true;
     });
   });
@@ -161,7 +190,10 @@ print(json.dumps([pickle.dumps(Payload(), protocol=p).hex() for p in (2, 4, 5)])
   });
 
   it('rejects unknown persistent ids', () => {
-    assert.throws(() => unpickle(latin1(`\x80\x02X\x03\x00\x00\x00abc\x85Q.`)), /unsupported persistent id/);
+    assert.throws(
+      () => unpickle(latin1(`\x80\x02X\x03\x00\x00\x00abc\x85Q.`)),
+      /unsupported persistent id/,
+    );
   });
 
   it('round trips a written state dict', () => {
@@ -186,6 +218,8 @@ print(json.dumps([pickle.dumps(Payload(), protocol=p).hex() for p in (2, 4, 5)])
     assert.equal(tensor.requiresGrad, true);
     assert.deepEqual(tensor.storage, storage);
     assert.equal(result.entries.get('count'), 2 ** 40);
-    assert.deepEqual(plain(result.attributes.get('_metadata') as PickleValue), { fc: { version: 1 } });
+    assert.deepEqual(plain(result.attributes.get('_metadata') as PickleValue), {
+      fc: { version: 1 },
+    });
   });
 });

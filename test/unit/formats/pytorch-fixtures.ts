@@ -5,10 +5,7 @@
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs/promises';
 import { PickleDict, StorageRef, TensorRef } from '../../../src/core/formats/pickle';
-import {
-  encodeValues,
-  type FloatDtype,
-} from '../../../src/core/formats/safetensors-dtypes';
+import { encodeValues, type FloatDtype } from '../../../src/core/formats/safetensors-dtypes';
 import { pickleStateDict } from '../../../src/core/formats/torch-pickler';
 import { writeStoredZip } from '../../../src/core/formats/torch-zip';
 
@@ -31,10 +28,12 @@ export function findPython(modules: string): string | null {
 }
 
 /** Skip message of tests that need python3-torch. */
-export const noTorchMessage = 'python3-torch is not installed; skipping the independent PyTorch check';
+export const noTorchMessage =
+  'python3-torch is not installed; skipping the independent PyTorch check';
 
 /** Skip message of tests that need python3-numpy. */
-export const noNumpyMessage = 'python3-numpy is not installed; skipping the independent NumPy check';
+export const noNumpyMessage =
+  'python3-numpy is not installed; skipping the independent NumPy check';
 
 /** Runs a Python script with arguments and returns its standard output parsed as JSON. */
 export function runPython(python: string, script: string, args: string[] = []): unknown {
@@ -67,7 +66,11 @@ export async function writeSafetensorsFixture(
   for (const tensor of tensors) {
     const dtype = tensor.dtype ?? 'F32';
     const bytes = encodeFixture(tensor.values, dtype);
-    header[tensor.name] = { dtype, shape: tensor.shape, data_offsets: [offset, offset + bytes.length] };
+    header[tensor.name] = {
+      dtype,
+      shape: tensor.shape,
+      data_offsets: [offset, offset + bytes.length],
+    };
     chunks.push(bytes);
     offset += bytes.length;
   }
@@ -99,8 +102,15 @@ export function torchZipEntries(
   const storages: { name: string; data: Uint8Array }[] = [];
   tensors.forEach((tensor, index) => {
     const dtype = tensor.dtype ?? 'F32';
-    const storage = new StorageRef(storageClasses[dtype], String(index), 'cpu', tensor.values.length);
-    const strides = tensor.shape.map((_, axis) => tensor.shape.slice(axis + 1).reduce((a, b) => a * b, 1));
+    const storage = new StorageRef(
+      storageClasses[dtype],
+      String(index),
+      'cpu',
+      tensor.values.length,
+    );
+    const strides = tensor.shape.map((_, axis) =>
+      tensor.shape.slice(axis + 1).reduce((a, b) => a * b, 1),
+    );
     dict.entries.set(tensor.name, new TensorRef(storage, 0, tensor.shape, strides, false));
     storages.push({ name: `${folder}/data/${index}`, data: encodeFixture(tensor.values, dtype) });
   });

@@ -22,23 +22,39 @@ const skipWithoutTorch = { skip: !torchPython && noTorchMessage };
 
 /** Each corpus file with the dense sizes its SOURCE.md states. */
 const corpus = [
-  { file: corpusPath('pytorch-pth-mnist-mlp', 'mlp.pth'), sizes: [[128, 784], [64, 128], [10, 64]], params: 109_386 },
+  {
+    file: corpusPath('pytorch-pth-mnist-mlp', 'mlp.pth'),
+    sizes: [
+      [128, 784],
+      [64, 128],
+      [10, 64],
+    ],
+    params: 109_386,
+  },
   {
     file: corpusPath('pytorch-pth-mnist-mlp', 'mlp_20241008_211810.save'),
-    sizes: [[128, 784], [64, 128], [10, 64]],
+    sizes: [
+      [128, 784],
+      [64, 128],
+      [10, 64],
+    ],
     params: 109_386,
   },
   {
     file: corpusPath('pytorch-pth-cifar10-mlp', 'mlp_20241113_152500.save'),
-    sizes: [[128, 3072], [64, 128], [10, 64]],
+    sizes: [
+      [128, 3072],
+      [64, 128],
+      [10, 64],
+    ],
     params: 402_250,
   },
 ];
 
 /**
  * Loads a file with torch.load and prints every tensor and plain value. It tries
- * `weights_only=True` first; torch 1.13's weights-only unpickler rejects float values (BINFLOAT),
- * so a checkpoint with floats such as a learning rate falls back to a plain load.
+ * `weights_only=True` first. The weights-only unpickler of torch 1.13 rejects float values
+ * (BINFLOAT), so a checkpoint with floats such as a learning rate falls back to a plain load.
  */
 const describeWithTorch = String.raw`
 import sys, json, pickle, torch
@@ -106,7 +122,11 @@ function torchTensors(file: string): TorchLoad {
   const result = runPython(torchPython as string, describeWithTorch, [file]) as TorchLoad & {
     root: Described;
   };
-  return { items: result.root.items ?? [], metadata: result.metadata, weightsOnly: result.weightsOnly };
+  return {
+    items: result.root.items ?? [],
+    metadata: result.metadata,
+    weightsOnly: result.weightsOnly,
+  };
 }
 
 function layer(network: Network, name: string): DenseLayer {
@@ -117,7 +137,8 @@ function layer(network: Network, name: string): DenseLayer {
 
 describe('PyTorch state dict format', () => {
   let folder: string;
-  let fixtures: { strided: Record<string, number[]>; typed: Record<string, number[]> } | null = null;
+  let fixtures: { strided: Record<string, number[]>; typed: Record<string, number[]> } | null =
+    null;
 
   before(async () => {
     folder = await fs.mkdtemp(path.join(os.tmpdir(), 'prunelens-pytorch-'));
@@ -135,9 +156,18 @@ describe('PyTorch state dict format', () => {
       assert.equal((await detectFormat(file)).id, 'pytorch');
       const model = await openModel(file);
       const layers = denseLayers(model.network);
-      assert.deepEqual(layers.map((l) => [l.units, l.inputs]), sizes);
-      assert.deepEqual(layers.map((l) => l.name), ['fc1', 'fc2', 'fc3']);
-      assert.deepEqual(layers.map((l) => l.activation.name), ['relu', 'relu', 'linear']);
+      assert.deepEqual(
+        layers.map((l) => [l.units, l.inputs]),
+        sizes,
+      );
+      assert.deepEqual(
+        layers.map((l) => l.name),
+        ['fc1', 'fc2', 'fc3'],
+      );
+      assert.deepEqual(
+        layers.map((l) => l.activation.name),
+        ['relu', 'relu', 'linear'],
+      );
       const total = layers.reduce((sum, l) => sum + l.kernel.length + (l.bias?.length ?? 0), 0);
       assert.equal(total, params);
       assert.equal(model.canAddBias('fc1'), false, 'fc1 already has a bias');
@@ -153,7 +183,10 @@ describe('PyTorch state dict format', () => {
         const [name, member] = key.split('.');
         const dense = layer(model.network, name);
         const ours = member === 'weight' ? dense.kernel : dense.bias;
-        assert.deepEqual(tensor.shape, member === 'weight' ? [dense.units, dense.inputs] : [dense.units]);
+        assert.deepEqual(
+          tensor.shape,
+          member === 'weight' ? [dense.units, dense.inputs] : [dense.units],
+        );
         assert.deepEqual([...(ours ?? [])], tensor.values, `${path.basename(file)} ${key}`);
       }
     }
@@ -173,9 +206,15 @@ describe('PyTorch state dict format', () => {
     assert.equal(saved.length, original.length);
     const before = readZipEntries(original);
     const afterSave = readZipEntries(saved);
-    assert.deepEqual(afterSave.map((e) => e.name), before.map((e) => e.name));
+    assert.deepEqual(
+      afterSave.map((e) => e.name),
+      before.map((e) => e.name),
+    );
     const changed = afterSave
-      .filter((entry, i) => !Buffer.from(extractEntry(saved, entry)).equals(extractEntry(original, before[i])))
+      .filter(
+        (entry, i) =>
+          !Buffer.from(extractEntry(saved, entry)).equals(extractEntry(original, before[i])),
+      )
       .map((entry) => entry.name);
     assert.deepEqual(changed, ['mlp/data/2', 'mlp/data/3']);
     const reopened = await openModel(out);
@@ -188,14 +227,18 @@ describe('PyTorch state dict format', () => {
     const model = await openModel(corpus[0].file);
     const network = cloneNetwork(model.network);
     const fc1 = layer(network, 'fc1');
-    for (let i = 0; i < fc1.kernel.length; i++) if (Math.abs(fc1.kernel[i]) < 0.02) fc1.kernel[i] = 0;
+    for (let i = 0; i < fc1.kernel.length; i++)
+      if (Math.abs(fc1.kernel[i]) < 0.02) fc1.kernel[i] = 0;
     fc1.bias?.forEach((value, i, bias) => (bias[i] = value + 0.125));
     const out = path.join(folder, 'pruned-torch.pth');
     await model.save(network, out);
     const { items, metadata, weightsOnly } = torchTensors(out);
     assert.equal(weightsOnly, true, 'loads with weights_only=True');
     const original = torchTensors(corpus[0].file);
-    assert.deepEqual(items.map(([key, t]) => [key, t.shape, t.dtype]), original.items.map(([key, t]) => [key, t.shape, t.dtype]));
+    assert.deepEqual(
+      items.map(([key, t]) => [key, t.shape, t.dtype]),
+      original.items.map(([key, t]) => [key, t.shape, t.dtype]),
+    );
     assert.deepEqual(metadata, ['', 'fc1', 'fc2', 'fc3']);
     const values = new Map(items.map(([key, t]) => [key, t.values]));
     assert.deepEqual(values.get('fc1.weight'), [...fc1.kernel]);
@@ -207,8 +250,14 @@ describe('PyTorch state dict format', () => {
     const file = path.join(folder, 'checkpoint.pt');
     const model = await openModel(file);
     const sizes = denseLayers(model.network).map((l) => [l.name, l.units, l.inputs]);
-    assert.deepEqual(sizes, [['0', 3, 4], ['2', 2, 3]]);
-    assert.match(model.notes.join(' '), /state dict under 'model_state_dict'; the checkpoint's other entries are carried over unchanged/);
+    assert.deepEqual(sizes, [
+      ['0', 3, 4],
+      ['2', 2, 3],
+    ]);
+    assert.match(
+      model.notes.join(' '),
+      /state dict under 'model_state_dict'; the checkpoint's other entries are carried over unchanged/,
+    );
     assert.equal(model.canAddBias('0'), false);
     const network = cloneNetwork(model.network);
     denseLayers(network)[0].kernel[0] = 0;
@@ -216,7 +265,10 @@ describe('PyTorch state dict format', () => {
     await model.save(network, out);
     const before = torchTensors(file).items;
     const saved = torchTensors(out).items;
-    assert.deepEqual(saved.map(([key]) => key), ['epoch', 'model_state_dict', 'optimizer_state_dict', 'best']);
+    assert.deepEqual(
+      saved.map(([key]) => key),
+      ['epoch', 'model_state_dict', 'optimizer_state_dict', 'best'],
+    );
     assert.deepEqual(saved[0], before[0]);
     assert.deepEqual(saved[2], before[2], 'optimizer state unchanged');
     assert.deepEqual(saved[3], before[3]);
@@ -247,7 +299,14 @@ describe('PyTorch state dict format', () => {
     const file = path.join(folder, 'typed.pth');
     const model = await openModel(file);
     const layers = denseLayers(model.network);
-    assert.deepEqual(layers.map((l) => [l.units, l.inputs]), [[3, 4], [2, 3], [2, 2]]);
+    assert.deepEqual(
+      layers.map((l) => [l.units, l.inputs]),
+      [
+        [3, 4],
+        [2, 3],
+        [2, 2],
+      ],
+    );
     assert.deepEqual([...layers[0].kernel], fixtures?.typed['a.weight']);
     assert.deepEqual([...layers[1].kernel], fixtures?.typed['b.weight']);
     assert.deepEqual([...layers[2].kernel], fixtures?.typed['c.weight'].map(Math.fround));
@@ -256,11 +315,18 @@ describe('PyTorch state dict format', () => {
     const out = path.join(folder, 'typed-out.pth');
     await model.save(network, out);
     const saved = torchTensors(out).items;
-    assert.deepEqual(saved.map(([, t]) => t.dtype), ['torch.float16', 'torch.bfloat16', 'torch.float64']);
+    assert.deepEqual(
+      saved.map(([, t]) => t.dtype),
+      ['torch.float16', 'torch.bfloat16', 'torch.float64'],
+    );
     for (const [key, tensor] of saved) {
       const expected = [...(fixtures?.typed[key] ?? [])];
       expected[0] = 0.5;
-      assert.deepEqual(tensor.values, expected, `${key}: unchanged elements keep their exact values`);
+      assert.deepEqual(
+        tensor.values,
+        expected,
+        `${key}: unchanged elements keep their exact values`,
+      );
     }
   });
 
@@ -276,7 +342,14 @@ describe('PyTorch state dict format', () => {
     assert.match(report.notes.join(' '), /Added a bias tensor '0\.bias' \(F32\) to layer 0/);
     const { items, metadata, weightsOnly } = torchTensors(out);
     assert.equal(weightsOnly, true, 'loads with weights_only=True');
-    assert.deepEqual(items.map(([key, t]) => [key, t.shape]), [['0.weight', [3, 4]], ['0.bias', [3]], ['2.weight', [2, 3]]]);
+    assert.deepEqual(
+      items.map(([key, t]) => [key, t.shape]),
+      [
+        ['0.weight', [3, 4]],
+        ['0.bias', [3]],
+        ['2.weight', [2, 3]],
+      ],
+    );
     assert.deepEqual(items[1][1].values, [0.5, -1, 2]);
     assert.deepEqual(metadata, ['', '0', '1', '2']);
     const script = String.raw`
@@ -304,18 +377,29 @@ print(net[0].bias.tolist())`;
     assert.deepEqual(layer(reopened.network, 'l1').kernel, layer(model.network, 'l1').kernel);
     assert.deepEqual(layer(reopened.network, 'l2').bias, Float32Array.of(0.5));
     const entries = readZipEntries(new Uint8Array(await fs.readFile(out)));
-    assert.ok(entries.every((entry) => entry.dataOffset % 64 === 0), 'data aligned as torch.save aligns it');
+    assert.ok(
+      entries.every((entry) => entry.dataOffset % 64 === 0),
+      'data aligned as torch.save aligns it',
+    );
   });
 
   it('rejects a legacy torch.save file', skipWithoutTorch, async () => {
-    await assert.rejects(openModel(path.join(folder, 'legacy.pth')), /legacy\.pth: is a legacy \(non-zip\) torch\.save file.*_use_new_zipfile_serialization=True/);
+    await assert.rejects(
+      openModel(path.join(folder, 'legacy.pth')),
+      /legacy\.pth: is a legacy \(non-zip\) torch\.save file.*_use_new_zipfile_serialization=True/,
+    );
   });
 
   it('rejects legacy magic without torch', async () => {
     const file = path.join(folder, 'legacy-magic.pt');
-    const magic = [0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19, 0x2e];
+    const magic = [
+      0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19, 0x2e,
+    ];
     await fs.writeFile(file, Uint8Array.from(magic));
-    await assert.rejects(openModel(file), /legacy-magic\.pt: is a legacy \(non-zip\) torch\.save file/);
+    await assert.rejects(
+      openModel(file),
+      /legacy-magic\.pt: is a legacy \(non-zip\) torch\.save file/,
+    );
   });
 
   it('rejects entry names leaving the archive', async () => {
@@ -323,7 +407,10 @@ print(net[0].bias.tolist())`;
     const entries = torchZipEntries([{ name: 'a.weight', shape: [1, 1], values: [1] }]);
     entries.push({ name: 'archive/../../evil', data: Uint8Array.of(1) });
     await fs.writeFile(file, writeStoredZip(entries));
-    await assert.rejects(openModel(file), /traversal\.pth: invalid zip archive: zip entry name "archive\/\.\.\/\.\.\/evil" is an absolute path or contains '\.\.'/);
+    await assert.rejects(
+      openModel(file),
+      /traversal\.pth: invalid zip archive: zip entry name "archive\/\.\.\/\.\.\/evil" is an absolute path or contains '\.\.'/,
+    );
   });
 
   it('bounds inflated entries', async () => {
@@ -337,7 +424,10 @@ print(net[0].bias.tolist())`;
     const patched = new Uint8Array(archive.length - pickle.compressedSize + bomb.length);
     patched.set(archive.subarray(0, pickle.dataOffset));
     patched.set(bomb, pickle.dataOffset);
-    patched.set(archive.subarray(pickle.dataOffset + pickle.compressedSize), pickle.dataOffset + bomb.length);
+    patched.set(
+      archive.subarray(pickle.dataOffset + pickle.compressedSize),
+      pickle.dataOffset + bomb.length,
+    );
     const view = new DataView(patched.buffer);
     const shift = bomb.length - pickle.compressedSize;
     const central = pickle.centralCrcOffset - 16 + shift;
@@ -350,7 +440,10 @@ print(net[0].bias.tolist())`;
     const end = patched.length - 22;
     view.setUint32(end + 16, view.getUint32(end + 16, true) + shift, true);
     await fs.writeFile(file, patched);
-    await assert.rejects(openModel(file), /bomb\.pth: invalid zip archive: zip entry 'archive\/data\.pkl' (inflates to a different size|fails its CRC-32)/);
+    await assert.rejects(
+      openModel(file),
+      /bomb\.pth: invalid zip archive: zip entry 'archive\/data\.pkl' (inflates to a different size|fails its CRC-32)/,
+    );
   });
 
   it('rejects a storage of the wrong size', async () => {
@@ -358,6 +451,9 @@ print(net[0].bias.tolist())`;
     const entries = torchZipEntries([{ name: 'a.weight', shape: [2, 2], values: [1, 2, 3, 4] }]);
     entries[2].data = entries[2].data.subarray(0, 8);
     await fs.writeFile(file, writeStoredZip(entries));
-    await assert.rejects(openModel(file), /short-storage\.pth: storage '0' has 8 bytes but 4 F32 elements need 16/);
+    await assert.rejects(
+      openModel(file),
+      /short-storage\.pth: storage '0' has 8 bytes but 4 F32 elements need 16/,
+    );
   });
 });

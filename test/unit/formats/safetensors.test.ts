@@ -74,7 +74,10 @@ describe('safetensors format', () => {
     const layers = denseLayers(model.network);
     assert.deepEqual(
       layers.map((layer) => [layer.name, layer.units, layer.inputs, layer.bias]),
-      [['l1', 128, 784, null], ['l2', 10, 128, null]],
+      [
+        ['l1', 128, 784, null],
+        ['l2', 10, 128, null],
+      ],
     );
     assert.deepEqual(layers[0].activation, { name: 'leaky_relu', alpha: 0.01 });
     assert.deepEqual(layers[1].activation, { name: 'linear' });
@@ -93,7 +96,10 @@ describe('safetensors format', () => {
     const model = await openModel(tinygrad);
     const reference = runPython(numpyPython as string, readWithNumpy, [tinygrad]) as NumpyTensors;
     const layers = denseLayers(model.network);
-    for (const [layer, key] of [[layers[0], 'l1.weight'], [layers[1], 'l2.weight']] as const) {
+    for (const [layer, key] of [
+      [layers[0], 'l1.weight'],
+      [layers[1], 'l2.weight'],
+    ] as const) {
       assert.deepEqual(reference.tensors[key].shape, [layer.units, layer.inputs]);
       assert.deepEqual([...layer.kernel], reference.tensors[key].values, key);
     }
@@ -131,7 +137,10 @@ describe('safetensors format', () => {
     const saved = dense(denseLayers(reopened.network), 'l2');
     assert.deepEqual(saved.bias, l2.bias);
     assert.deepEqual(saved.kernel, l2.kernel);
-    assert.deepEqual(dense(denseLayers(reopened.network), 'l1').kernel, denseLayers(model.network)[0].kernel);
+    assert.deepEqual(
+      dense(denseLayers(reopened.network), 'l1').kernel,
+      denseLayers(model.network)[0].kernel,
+    );
     const bytes = await fs.readFile(out);
     const headerLength = Number(bytes.readBigUInt64LE(0));
     assert.equal((8 + headerLength) % 8, 0);
@@ -159,7 +168,13 @@ describe('safetensors format', () => {
     const out = path.join(folder, 'metadata-out.safetensors');
     await model.save(network, out);
     const reference = runPython(numpyPython as string, readWithNumpy, [out]) as NumpyTensors;
-    assert.deepEqual(reference.order, ['__metadata__', 'net.0.weight', 'net.0.bias', 'net.2.weight', 'net.2.bias']);
+    assert.deepEqual(reference.order, [
+      '__metadata__',
+      'net.0.weight',
+      'net.0.bias',
+      'net.2.weight',
+      'net.2.bias',
+    ]);
     assert.deepEqual(reference.metadata, { format: 'pt' });
     assert.deepEqual(reference.tensors['net.0.bias'].values, [1, 2, 3]);
     assert.deepEqual(reference.tensors['net.2.bias'].values, [7, 8]);
@@ -176,7 +191,10 @@ describe('safetensors format', () => {
     ]);
     const model = await openModel(file);
     const [a, b, c] = denseLayers(model.network);
-    assert.deepEqual([...a.kernel], values.map((value) => Math.fround(halfToNumber(numberToHalf(value)))));
+    assert.deepEqual(
+      [...a.kernel],
+      values.map((value) => Math.fround(halfToNumber(numberToHalf(value)))),
+    );
     assert.equal(a.kernel[5], Math.fround(halfToNumber(0x2e66)));
     assert.deepEqual([...b.kernel], [1, -2, 0.5, 3]);
     assert.deepEqual([...c.kernel], [Math.fround(0.1), Math.fround(0.2)]);
@@ -213,14 +231,27 @@ describe('safetensors format', () => {
     const tensors = [];
     const widths = [5, 4, 6, 3, 7, 2, 8, 3, 4, 5, 6, 2];
     for (let i = 0; i + 1 < widths.length; i++) {
-      tensors.push({ name: `layers.${i}.weight`, shape: [widths[i + 1], widths[i]], values: sampleValues(widths[i] * widths[i + 1], i + 1) });
+      tensors.push({
+        name: `layers.${i}.weight`,
+        shape: [widths[i + 1], widths[i]],
+        values: sampleValues(widths[i] * widths[i + 1], i + 1),
+      });
     }
-    await writeSafetensorsFixture(file, tensors.sort((x, y) => (x.name < y.name ? -1 : 1)));
+    await writeSafetensorsFixture(
+      file,
+      tensors.sort((x, y) => (x.name < y.name ? -1 : 1)),
+    );
     const model = await openModel(file);
     const layers = denseLayers(model.network);
     const expected = widths.slice(0, -1).map((_, i) => `layers.${i}`);
-    assert.deepEqual(layers.map((layer) => layer.name), expected);
-    assert.deepEqual(layers.map((layer) => layer.inputs), widths.slice(0, -1));
+    assert.deepEqual(
+      layers.map((layer) => layer.name),
+      expected,
+    );
+    assert.deepEqual(
+      layers.map((layer) => layer.inputs),
+      widths.slice(0, -1),
+    );
   });
 
   it('infers batch norm after a linear layer', async () => {
@@ -263,7 +294,15 @@ describe('safetensors format', () => {
     ]);
     const model = await openModel(file);
     const names = model.network.layers.map((layer) => layer.name);
-    assert.deepEqual(names, ['fc1', 'bn1', 'bn1.activation', 'fc2', 'bn2', 'bn2.activation', 'fc3']);
+    assert.deepEqual(names, [
+      'fc1',
+      'bn1',
+      'bn1.activation',
+      'fc2',
+      'bn2',
+      'bn2.activation',
+      'fc3',
+    ]);
   });
 
   it('builds the network from a sidecar', async () => {
@@ -280,7 +319,10 @@ describe('safetensors format', () => {
     ];
     await fs.writeFile(`${file}.arch.json`, JSON.stringify(sidecar));
     const model = await openModel(file);
-    assert.deepEqual(model.network.layers.map((layer) => layer.kind), ['dense', 'identity', 'dense']);
+    assert.deepEqual(
+      model.network.layers.map((layer) => layer.kind),
+      ['dense', 'identity', 'dense'],
+    );
     const [body, head] = denseLayers(model.network);
     assert.deepEqual(body.activation, { name: 'leaky_relu', alpha: 0.2 });
     assert.deepEqual([head.units, head.inputs], [2, 3]);
@@ -299,12 +341,20 @@ describe('safetensors format', () => {
 
   it('rejects an invalid sidecar naming it', async () => {
     const file = path.join(folder, 'bad-sidecar.safetensors');
-    await writeSafetensorsFixture(file, [{ name: 'a.weight', shape: [2, 2], values: [1, 2, 3, 4] }]);
+    await writeSafetensorsFixture(file, [
+      { name: 'a.weight', shape: [2, 2], values: [1, 2, 3, 4] },
+    ]);
     const sidecar = path.join(folder, 'bad.arch.yaml');
     await fs.writeFile(sidecar, '- weight: missing.weight\n');
-    await assert.rejects(openModel(file, { architecture: sidecar }), /bad\.arch\.yaml: layer 1: tensor 'missing\.weight' not found/);
+    await assert.rejects(
+      openModel(file, { architecture: sidecar }),
+      /bad\.arch\.yaml: layer 1: tensor 'missing\.weight' not found/,
+    );
     await fs.writeFile(sidecar, '- weight: a.weight\n  activation: wiggle\n');
-    await assert.rejects(openModel(file, { architecture: sidecar }), /bad\.arch\.yaml: layer 1: unknown activation "wiggle"/);
+    await assert.rejects(
+      openModel(file, { architecture: sidecar }),
+      /bad\.arch\.yaml: layer 1: unknown activation "wiggle"/,
+    );
     await fs.writeFile(sidecar, '- weight: a.weight\n  units: 3\n');
     await assert.rejects(openModel(file, { architecture: sidecar }), /unknown key "units"/);
   });
@@ -315,7 +365,10 @@ describe('safetensors format', () => {
       { name: 'a.weight', shape: [3, 2], values: sampleValues(6) },
       { name: 'b.weight', shape: [2, 4], values: sampleValues(8) },
     ]);
-    await assert.rejects(openModel(file), /broken-chain\.safetensors: cannot infer the architecture: 'b\.weight' takes 4 inputs but 'a\.weight' gives 3; .*sidecar/);
+    await assert.rejects(
+      openModel(file),
+      /broken-chain\.safetensors: cannot infer the architecture: 'b\.weight' takes 4 inputs but 'a\.weight' gives 3; .*sidecar/,
+    );
   });
 
   const brokenHeaders: { name: string; raw: string; pattern: RegExp }[] = [
@@ -345,7 +398,11 @@ describe('safetensors format', () => {
   for (const { name, raw, pattern } of brokenHeaders) {
     it(`rejects ${name}`, async () => {
       const file = path.join(folder, 'broken.safetensors');
-      await writeSafetensorsFixture(file, [{ name: 'a.weight', shape: [2, 2], values: [1, 2, 3, 4] }], { raw });
+      await writeSafetensorsFixture(
+        file,
+        [{ name: 'a.weight', shape: [2, 2], values: [1, 2, 3, 4] }],
+        { raw },
+      );
       await assert.rejects(openModel(file), (error: Error) => {
         assert.match(error.message, /broken\.safetensors: invalid safetensors header/);
         assert.match(error.message, pattern);
@@ -361,6 +418,9 @@ describe('safetensors format', () => {
     bytes.writeBigUInt64LE(2n ** 40n, 0);
     bytes[8] = 0x7b;
     await fs.writeFile(file, bytes);
-    await assert.rejects(openModel(file), /huge-header\.safetensors: invalid safetensors header: its length 1099511627776 exceeds the file size 64/);
+    await assert.rejects(
+      openModel(file),
+      /huge-header\.safetensors: invalid safetensors header: its length 1099511627776 exceeds the file size 64/,
+    );
   });
 });
