@@ -254,7 +254,8 @@ export async function overwriteDataset(
   shownAs: string,
 ): Promise<void> {
   const dataset = getDataset(h5wasm, handle, datasetPath);
-  if (!dataset) throw new ModelFormatError(shownAs, `dataset ${datasetPath} disappeared while saving.`);
+  if (!dataset)
+    throw new ModelFormatError(shownAs, `dataset ${datasetPath} disappeared while saving.`);
   await writeFloatDataset(dataset, values, shownAs);
 }
 
@@ -271,14 +272,26 @@ export function createVectorDataset(
   const parent = getGroup(h5wasm, handle, datasetPath.slice(0, slash) || '/');
   const name = datasetPath.slice(slash + 1);
   if (!parent || safeGet(parent, name) !== null) {
-    throw new ModelFormatError(shownAs, `cannot create dataset ${datasetPath}: its group is missing or the name is taken.`);
+    throw new ModelFormatError(
+      shownAs,
+      `cannot create dataset ${datasetPath}: its group is missing or the name is taken.`,
+    );
   }
   const data = dtype === 'float64' ? Float64Array.from(values) : values;
-  parent.create_dataset({ name, data, shape: [values.length], dtype: dtype === 'float64' ? '<d' : '<f' });
+  parent.create_dataset({
+    name,
+    data,
+    shape: [values.length],
+    dtype: dtype === 'float64' ? '<d' : '<f',
+  });
 }
 
 /** Replaces a string or list-of-strings attribute, written as variable-length UTF-8 strings. */
-export function replaceStringAttribute(node: H5Group, name: string, value: string | string[]): void {
+export function replaceStringAttribute(
+  node: H5Group,
+  name: string,
+  value: string | string[],
+): void {
   if (Object.prototype.hasOwnProperty.call(node.attrs, name)) node.delete_attribute(name);
   node.create_attribute(name, value);
 }

@@ -62,7 +62,11 @@ function builtInputShape(config: unknown, firstEntry: unknown): number[] | null 
   return isObject(buildConfig) ? sampleShape(buildConfig.input_shape) : null;
 }
 
-function buildArchitecture(modelClass: string, entries: unknown[], file: string): KerasArchitecture {
+function buildArchitecture(
+  modelClass: string,
+  entries: unknown[],
+  file: string,
+): KerasArchitecture {
   let inputShape: number[] | null = null;
   const layers: KerasLayerSpec[] = [];
   for (const [index, entry] of entries.entries()) {
@@ -76,10 +80,14 @@ function buildArchitecture(modelClass: string, entries: unknown[], file: string)
 
 function toLayerSpec(entry: unknown, index: number, file: string): KerasLayerSpec {
   if (!isObject(entry) || typeof entry.class_name !== 'string') {
-    throw new ModelFormatError(file, `has an invalid layer entry at position ${index} (no class_name).`);
+    throw new ModelFormatError(
+      file,
+      `has an invalid layer entry at position ${index} (no class_name).`,
+    );
   }
   const config = isObject(entry.config) ? entry.config : {};
-  const name = typeof config.name === 'string' ? config.name : String(entry.name ?? `layer_${index}`);
+  const name =
+    typeof config.name === 'string' ? config.name : String(entry.name ?? `layer_${index}`);
   return { name, className: entry.class_name, config };
 }
 
@@ -126,7 +134,7 @@ function chainOrder(entries: unknown[], file: string): unknown[] {
   }
   if (start === undefined) throw notAChain(file, 'no layer is an input');
   const order: unknown[] = [];
-  for (let name: string | undefined = start; name !== undefined; ) {
+  for (let name: string | undefined = start; name !== undefined;) {
     order.push(byName.get(name));
     const next: string[] = nextOf.get(name) ?? [];
     if (next.length > 1) throw notAChain(file, `the output of ${name} feeds ${next.join(' and ')}`);

@@ -56,7 +56,11 @@ const hdf5Signature = [0x89, 0x48, 0x44, 0x46, 0x0d, 0x0a, 0x1a, 0x0a];
 
 /** Returns true when the HDF5 signature is at offset 0 or after a user block (512, 1024, ...). */
 export function hasHdf5Signature(head: Uint8Array): boolean {
-  for (let offset = 0; offset + hdf5Signature.length <= head.length; offset = offset ? offset * 2 : 512) {
+  for (
+    let offset = 0;
+    offset + hdf5Signature.length <= head.length;
+    offset = offset ? offset * 2 : 512
+  ) {
     if (hdf5Signature.every((byte, i) => head[offset + i] === byte)) return true;
   }
   return false;
@@ -92,7 +96,10 @@ async function openKerasH5(file: string, options: OpenOptions = {}): Promise<Loa
     const weights = new Map<string, StoredWeight<H5Ref>[]>();
     for (const [index, spec] of architecture.layers.entries()) {
       throwIfCancelled(options.signal);
-      options.onProgress?.({ fraction: index / architecture.layers.length, message: `Reading ${spec.name}` });
+      options.onProgress?.({
+        fraction: index / architecture.layers.length,
+        message: `Reading ${spec.name}`,
+      });
       weights.set(spec.name, await readLayerWeights(h5wasm, layout.weightsRoot, spec, file));
     }
     built = buildKerasNetwork(architecture, (spec) => weights.get(spec.name) ?? [], file);
@@ -126,7 +133,10 @@ async function readLayout(
   if (modelConfig !== null) {
     const weightsRoot = getGroup(h5wasm, handle, 'model_weights');
     if (!weightsRoot) {
-      throw new ModelFormatError(file, 'has a model_config but no model_weights group; re-save the model with its weights.');
+      throw new ModelFormatError(
+        file,
+        'has a model_config but no model_weights group; re-save the model with its weights.',
+      );
     }
     return { topology: parseJson(modelConfig, file), weightsRoot, hasConfig: true, notes: [] };
   }
@@ -143,20 +153,28 @@ async function readLayout(
     const notes = [`Architecture read from ${path.basename(sidecar)}.`];
     return { topology, weightsRoot: handle, hasConfig: false, notes };
   }
-  if (getGroup(h5wasm, handle, 'layers') || getGroup(h5wasm, handle, '_layer_checkpoint_dependencies')) {
+  if (
+    getGroup(h5wasm, handle, 'layers') ||
+    getGroup(h5wasm, handle, '_layer_checkpoint_dependencies')
+  ) {
     throw new ModelFormatError(
       file,
       'is a Keras 3 weights file (.weights.h5) without the model architecture; open the .keras model instead.',
     );
   }
-  throw new ModelFormatError(file, 'is an HDF5 file without Keras model weights (no model_config or layer_names attribute).');
+  throw new ModelFormatError(
+    file,
+    'is an HDF5 file without Keras model weights (no model_config or layer_names attribute).',
+  );
 }
 
 function parseJson(text: string, file: string): unknown {
   try {
     return JSON.parse(text);
   } catch (error) {
-    throw new ModelFormatError(file, 'has a model_config attribute that is not valid JSON.', { cause: error });
+    throw new ModelFormatError(file, 'has a model_config attribute that is not valid JSON.', {
+      cause: error,
+    });
   }
 }
 
@@ -174,7 +192,10 @@ async function readLayerWeights(
   for (const name of names) {
     const dataset = getDataset(h5wasm, group, name);
     if (!dataset) {
-      throw new ModelFormatError(file, `layer ${spec.name} lists weight ${name}, but the file has no such dataset.`);
+      throw new ModelFormatError(
+        file,
+        `layer ${spec.name} lists weight ${name}, but the file has no such dataset.`,
+      );
     }
     weights.push(await readWeight(dataset, name, spec, file));
   }
@@ -200,7 +221,10 @@ export async function readWeight(
 }
 
 /** Returns true when a dense layer exists and its kernel has one of the given element types. */
-export function isFloatKernel(binding: DenseBinding<H5Ref> | undefined, dtypes: FloatDtype[]): boolean {
+export function isFloatKernel(
+  binding: DenseBinding<H5Ref> | undefined,
+  dtypes: FloatDtype[],
+): boolean {
   const dtype = binding?.kernel.ref.dtype;
   return dtype !== undefined && dtype !== null && dtypes.includes(dtype);
 }

@@ -74,7 +74,8 @@ export function buildKerasNetwork<Ref>(
 
 function firstDenseInputs<Ref>(specs: KerasLayerSpec[], weights: StoredWeight<Ref>[][]) {
   const index = specs.findIndex((spec) => spec.className === 'Dense');
-  if (index < 0 || specs.slice(0, index).some((spec) => !isShapeKeeping(spec.className))) return null;
+  if (index < 0 || specs.slice(0, index).some((spec) => !isShapeKeeping(spec.className)))
+    return null;
   const kernel = weights[index][0];
   return kernel && kernel.shape.length === 2 ? [kernel.shape[0]] : null;
 }
@@ -132,7 +133,10 @@ function convertLayer<Ref>(
   }
   if (className === 'Flatten') {
     const targetShape = shape ? [shapeSize(shape)] : [];
-    return { layers: [{ kind: 'reshape', name, className, targetShape }], shape: shape && targetShape };
+    return {
+      layers: [{ kind: 'reshape', name, className, targetShape }],
+      shape: shape && targetShape,
+    };
   }
   if (className === 'Reshape') return convertReshape(spec, shape, context.file);
   const reason = opaqueReason(className, config);
@@ -164,7 +168,10 @@ function convertDense<Ref>(
   }
   const [inputs, units] = kernel.shape;
   if (bias && (bias.shape.length !== 1 || bias.values.length !== units)) {
-    throw new ModelFormatError(file, `Dense layer ${name} has a bias of shape [${bias.shape}] for ${units} units.`);
+    throw new ModelFormatError(
+      file,
+      `Dense layer ${name} has a bias of shape [${bias.shape}] for ${units} units.`,
+    );
   }
   if (shape && shape[shape.length - 1] !== inputs) {
     throw new ModelFormatError(
@@ -223,7 +230,13 @@ function convertBatchNorm<Ref>(
   const axisReason = batchNormAxisProblem(config.axis, shape);
   if (axisReason) {
     context.notes.push(`Layer ${name} (BatchNormalization) is kept as it is: ${axisReason}`);
-    const layer: Layer = { kind: 'opaque', name, className: 'BatchNormalization', reason: axisReason, params };
+    const layer: Layer = {
+      kind: 'opaque',
+      name,
+      className: 'BatchNormalization',
+      reason: axisReason,
+      params,
+    };
     return { layers: [layer], shape };
   }
   if (weights.length !== expected) {
@@ -263,7 +276,10 @@ function convertReshape(spec: KerasLayerSpec, shape: number[] | null, file: stri
     const missing = shapeSize(shape) / Math.max(shapeSize(known), 1);
     targetShape = target.map((dimension) => (dimension === -1 ? missing : dimension));
   }
-  return { layers: [{ kind: 'reshape', name, className: 'Reshape', targetShape }], shape: targetShape };
+  return {
+    layers: [{ kind: 'reshape', name, className: 'Reshape', targetShape }],
+    shape: targetShape,
+  };
 }
 
 const activationNames: Record<string, ActivationName> = {
@@ -304,7 +320,8 @@ export function parseActivation(value: unknown): Activation | null {
 }
 
 function activationLayerOf(className: string, config: Record<string, unknown>): Activation | null {
-  const number = (value: unknown, fallback: number) => (typeof value === 'number' ? value : fallback);
+  const number = (value: unknown, fallback: number) =>
+    typeof value === 'number' ? value : fallback;
   switch (className) {
     case 'Activation':
       return parseActivation(config.activation);
@@ -327,7 +344,8 @@ function reluLayerActivation(config: Record<string, unknown>): Activation | null
   const slope = typeof config.negative_slope === 'number' ? config.negative_slope : 0;
   const threshold = typeof config.threshold === 'number' ? config.threshold : 0;
   if (threshold !== 0) return null;
-  if (maxValue === null) return slope === 0 ? { name: 'relu' } : { name: 'leaky_relu', alpha: slope };
+  if (maxValue === null)
+    return slope === 0 ? { name: 'relu' } : { name: 'leaky_relu', alpha: slope };
   return maxValue === 6 && slope === 0 ? { name: 'relu6' } : null;
 }
 
@@ -340,7 +358,8 @@ function opaqueReason(className: string, config: Record<string, unknown>): strin
     return 'convolution layers are not run by PruneLens.';
   }
   if (/Pooling/.test(className)) return 'pooling layers are not run by PruneLens.';
-  if (className === 'Lambda') return 'Lambda layers run Python code that is not stored in the file.';
+  if (className === 'Lambda')
+    return 'Lambda layers run Python code that is not stored in the file.';
   if (className === 'PReLU') return 'PReLU has learned slopes, which PruneLens does not run.';
   if (['Sequential', 'Functional', 'Model'].includes(className)) {
     return 'nested models are not unpacked by PruneLens.';
@@ -359,7 +378,9 @@ function opaqueOutputShape(
 ): number[] | null {
   if (!shape || shape.length !== 3 || config.data_format === 'channels_first') return null;
   const pair = (value: unknown, fallback: number): [number, number] =>
-    Array.isArray(value) ? [Number(value[0]), Number(value[1])] : [Number(value ?? fallback), Number(value ?? fallback)];
+    Array.isArray(value)
+      ? [Number(value[0]), Number(value[1])]
+      : [Number(value ?? fallback), Number(value ?? fallback)];
   if (className.startsWith('Global') && className.endsWith('Pooling2D')) return [shape[2]];
   const isConv = className === 'Conv2D';
   const isPool = /^(Max|Average)Pooling2D$/.test(className);
@@ -430,7 +451,11 @@ export function changedDenseWeights<Ref>(
         changes.updates.push({ weight: binding.bias, values: layer.bias.slice() });
       }
     } else if (canAddBias(layer.name)) {
-      changes.newBiases.push({ layerName: layer.name, kernel: binding.kernel, values: layer.bias.slice() });
+      changes.newBiases.push({
+        layerName: layer.name,
+        kernel: binding.kernel,
+        values: layer.bias.slice(),
+      });
     } else {
       throw new ModelFormatError(
         file,

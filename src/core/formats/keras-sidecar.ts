@@ -48,7 +48,9 @@ export async function readArchitectureFile(file: string): Promise<unknown> {
     text = await fs.readFile(file, 'utf8');
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code ?? String(error);
-    throw new ModelFormatError(file, `cannot read the architecture file (${code}).`, { cause: error });
+    throw new ModelFormatError(file, `cannot read the architecture file (${code}).`, {
+      cause: error,
+    });
   }
   const isYaml = /\.ya?ml$/i.test(file) || !/^\s*[{[]/.test(text);
   try {

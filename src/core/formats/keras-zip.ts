@@ -61,7 +61,9 @@ function matchKerasZip(probe: FileProbe): boolean {
   if (!isZip) return false;
   if (probe.path.toLowerCase().endsWith('.keras')) return true;
   const text = Buffer.from(head.buffer, head.byteOffset, head.byteLength).toString('latin1');
-  return text.includes(weightsEntry) || (text.includes(configEntry) && text.includes('metadata.json'));
+  return (
+    text.includes(weightsEntry) || (text.includes(configEntry) && text.includes('metadata.json'))
+  );
 }
 
 /** One zip entry, kept to write the archive back. */
@@ -80,7 +82,8 @@ export function unpackZip(bytes: Uint8Array, file: string): ZipEntry[] {
     checkEntryName(info.name, file);
     declaredTotal += info.originalSize;
     const ratio = info.originalSize / Math.max(info.size, 1);
-    const tooLarge = declaredTotal > maxUnpackedBytes || declaredTotal > maxCompressionRatio * bytes.length;
+    const tooLarge =
+      declaredTotal > maxUnpackedBytes || declaredTotal > maxCompressionRatio * bytes.length;
     if (tooLarge || (info.compression !== 0 && ratio > maxCompressionRatio)) {
       throw new ModelFormatError(
         file,
@@ -96,14 +99,21 @@ export function unpackZip(bytes: Uint8Array, file: string): ZipEntry[] {
     files = unzipSync(bytes, { filter });
   } catch (error) {
     if (error instanceof ModelFormatError) throw error;
-    throw new ModelFormatError(file, `is not a readable zip archive (${String(error)}); it may be truncated.`, {
-      cause: error,
-    });
+    throw new ModelFormatError(
+      file,
+      `is not a readable zip archive (${String(error)}); it may be truncated.`,
+      {
+        cause: error,
+      },
+    );
   }
   return infos.map((info) => {
     const data = files[info.name];
     if (!data || data.length !== info.originalSize) {
-      throw new ModelFormatError(file, `entry ${JSON.stringify(info.name)} is damaged (size does not match).`);
+      throw new ModelFormatError(
+        file,
+        `entry ${JSON.stringify(info.name)} is damaged (size does not match).`,
+      );
     }
     return { name: info.name, data, deflated: info.compression !== 0 };
   });
@@ -112,9 +122,14 @@ export function unpackZip(bytes: Uint8Array, file: string): ZipEntry[] {
 function checkEntryName(name: string, file: string): void {
   const normalized = name.replace(/\\/g, '/');
   const unsafe =
-    normalized.startsWith('/') || /^[a-zA-Z]:/.test(normalized) || normalized.split('/').includes('..');
+    normalized.startsWith('/') ||
+    /^[a-zA-Z]:/.test(normalized) ||
+    normalized.split('/').includes('..');
   if (unsafe || name.includes('\0')) {
-    throw new ModelFormatError(file, `has an entry with an unsafe path ${JSON.stringify(name)}; it is not read.`);
+    throw new ModelFormatError(
+      file,
+      `has an entry with an unsafe path ${JSON.stringify(name)}; it is not read.`,
+    );
   }
 }
 
@@ -133,7 +148,10 @@ async function openKerasZip(file: string, options: OpenOptions = {}): Promise<Lo
       const result = new Map<string, StoredWeight<H5Ref>[]>();
       for (const [index, spec] of architecture.layers.entries()) {
         throwIfCancelled(options.signal);
-        options.onProgress?.({ fraction: index / architecture.layers.length, message: `Reading ${spec.name}` });
+        options.onProgress?.({
+          fraction: index / architecture.layers.length,
+          message: `Reading ${spec.name}`,
+        });
         result.set(spec.name, await readVariables(h5wasm, handle, locate(spec), spec, file));
       }
       return result;
@@ -144,7 +162,8 @@ async function openKerasZip(file: string, options: OpenOptions = {}): Promise<Lo
   const built = buildKerasNetwork(architecture, (spec) => stored.get(spec.name) ?? [], file);
   const { network, dense, notes } = built;
   // h5wasm 0.10 cannot create float16 datasets, so float16 kernels get no new bias.
-  const canAddBias = (layerName: string) => isFloatKernel(dense.get(layerName), ['float32', 'float64']);
+  const canAddBias = (layerName: string) =>
+    isFloatKernel(dense.get(layerName), ['float32', 'float64']);
   return {
     format: 'keras',
     path: file,
@@ -159,7 +178,10 @@ async function openKerasZip(file: string, options: OpenOptions = {}): Promise<Lo
 function findEntry(entries: ZipEntry[], name: string, file: string): ZipEntry {
   const entry = entries.find((candidate) => candidate.name === name);
   if (!entry) {
-    throw new ModelFormatError(file, `is a zip without ${name}, so it is not a Keras 3 .keras model.`);
+    throw new ModelFormatError(
+      file,
+      `is a zip without ${name}, so it is not a Keras 3 .keras model.`,
+    );
   }
   return entry;
 }
@@ -168,12 +190,17 @@ function parseConfig(data: Uint8Array, file: string): unknown {
   try {
     return JSON.parse(Buffer.from(data).toString('utf8'));
   } catch (error) {
-    throw new ModelFormatError(file, `has a ${configEntry} that is not valid JSON.`, { cause: error });
+    throw new ModelFormatError(file, `has a ${configEntry} that is not valid JSON.`, {
+      cause: error,
+    });
   }
 }
 
 /** Writes `data` to a private temporary file for h5wasm, runs `work`, and removes the file. */
-async function withTemporaryFile<T>(data: Uint8Array, work: (file: string) => Promise<T>): Promise<T> {
+async function withTemporaryFile<T>(
+  data: Uint8Array,
+  work: (file: string) => Promise<T>,
+): Promise<T> {
   const folder = await fs.mkdtemp(path.join(os.tmpdir(), 'prunelens-keras-'));
   const file = path.join(folder, weightsEntry);
   try {
@@ -258,7 +285,8 @@ async function saveKerasZip(
     });
     return new Uint8Array(await fs.readFile(h5Path));
   });
-  const newConfig = changes.newBiases.length > 0 ? configWithBiases(entries, changes.newBiases, source) : null;
+  const newConfig =
+    changes.newBiases.length > 0 ? configWithBiases(entries, changes.newBiases, source) : null;
 
   const zippable: Zippable = {};
   for (const entry of entries) {
@@ -291,7 +319,11 @@ function addVariableBiases(
   }
 }
 
-function configWithBiases(entries: ZipEntry[], biases: NewBias<H5Ref>[], source: string): Uint8Array {
+function configWithBiases(
+  entries: ZipEntry[],
+  biases: NewBias<H5Ref>[],
+  source: string,
+): Uint8Array {
   const config = parseConfig(findEntry(entries, configEntry, source).data, source);
   enableBias(config, new Set(biases.map((bias) => bias.layerName)));
   return new TextEncoder().encode(JSON.stringify(config));

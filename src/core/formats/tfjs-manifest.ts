@@ -36,7 +36,10 @@ const bytesPerElement: Record<string, number> = { float32: 4, int32: 4, bool: 1 
 /** Validates the manifest's structure and rejects quantized or unsupported weights. */
 export function parseManifest(value: unknown, file: string): ManifestGroup[] {
   if (!Array.isArray(value)) {
-    throw new ModelFormatError(file, 'has no "weightsManifest" list; it is not a TensorFlow.js layers model.');
+    throw new ModelFormatError(
+      file,
+      'has no "weightsManifest" list; it is not a TensorFlow.js layers model.',
+    );
   }
   return value.map((group, index) => parseGroup(group, index, file));
 }
@@ -49,14 +52,20 @@ function parseGroup(group: unknown, index: number, file: string): ManifestGroup 
     paths.every((item) => typeof item === 'string') &&
     Array.isArray(weights);
   if (!valid) {
-    throw new ModelFormatError(file, `has an invalid weightsManifest group ${index + 1} (needs "paths" and "weights").`);
+    throw new ModelFormatError(
+      file,
+      `has an invalid weightsManifest group ${index + 1} (needs "paths" and "weights").`,
+    );
   }
   return { paths: paths as string[], weights: weights.map((weight) => parseWeight(weight, file)) };
 }
 
 function parseWeight(weight: unknown, file: string): ManifestWeight {
   if (!isObject(weight) || typeof weight.name !== 'string' || !Array.isArray(weight.shape)) {
-    throw new ModelFormatError(file, `has an invalid weight entry ${JSON.stringify(weight)} in weightsManifest.`);
+    throw new ModelFormatError(
+      file,
+      `has an invalid weight entry ${JSON.stringify(weight)} in weightsManifest.`,
+    );
   }
   const { name, shape } = weight;
   const dtype = typeof weight.dtype === 'string' ? weight.dtype : 'float32';
@@ -69,10 +78,16 @@ function parseWeight(weight: unknown, file: string): ManifestWeight {
     );
   }
   if (!(dtype in bytesPerElement)) {
-    throw new ModelFormatError(file, `weight ${name} has dtype ${dtype}; only float32, int32 and bool are read.`);
+    throw new ModelFormatError(
+      file,
+      `weight ${name} has dtype ${dtype}; only float32, int32 and bool are read.`,
+    );
   }
   if (!shape.every((dimension) => Number.isInteger(dimension) && dimension >= 0)) {
-    throw new ModelFormatError(file, `weight ${name} has an invalid shape ${JSON.stringify(shape)}.`);
+    throw new ModelFormatError(
+      file,
+      `weight ${name} has an invalid shape ${JSON.stringify(shape)}.`,
+    );
   }
   return { name, shape: shape as number[], dtype };
 }
@@ -113,8 +128,11 @@ export async function resolveShard(file: string, shard: string): Promise<string>
 }
 
 function asFormatError(error: unknown, file: string): Error {
-  if (!(error instanceof PruneLensError) || error instanceof ModelFormatError) return error as Error;
-  const message = error.message.startsWith(`${file}: `) ? error.message.slice(file.length + 2) : error.message;
+  if (!(error instanceof PruneLensError) || error instanceof ModelFormatError)
+    return error as Error;
+  const message = error.message.startsWith(`${file}: `)
+    ? error.message.slice(file.length + 2)
+    : error.message;
   return new ModelFormatError(file, message, { cause: error });
 }
 

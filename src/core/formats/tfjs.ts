@@ -46,7 +46,11 @@ export const tfjsFormat: ModelFormat = {
 };
 
 function matchTfjs(probe: FileProbe): boolean {
-  const text = Buffer.from(probe.head.buffer, probe.head.byteOffset, probe.head.byteLength).toString('utf8');
+  const text = Buffer.from(
+    probe.head.buffer,
+    probe.head.byteOffset,
+    probe.head.byteLength,
+  ).toString('utf8');
   return /^\uFEFF?\s*\{/.test(text) && text.includes('"modelTopology"');
 }
 
@@ -69,7 +73,9 @@ async function openTfjs(file: string, options: OpenOptions = {}): Promise<Loaded
   const { byLayer, unused } = assignWeights(architecture.layers, groups, locations, groupBytes);
   const built = buildKerasNetwork(architecture, (spec) => byLayer.get(spec.name) ?? [], file);
   if (unused.length > 0) {
-    built.notes.push(`Weights not matched to any layer are carried over unchanged: ${unused.join(', ')}.`);
+    built.notes.push(
+      `Weights not matched to any layer are carried over unchanged: ${unused.join(', ')}.`,
+    );
   }
   const { network, dense, notes } = built;
   return {
@@ -88,10 +94,15 @@ async function readModelJson(file: string): Promise<JsonObject> {
   try {
     parsed = JSON.parse(await fs.readFile(file, 'utf8'));
   } catch (error) {
-    throw new ModelFormatError(file, 'is not valid JSON; the model.json may be truncated.', { cause: error });
+    throw new ModelFormatError(file, 'is not valid JSON; the model.json may be truncated.', {
+      cause: error,
+    });
   }
   if (!isObject(parsed) || !isObject(parsed.modelTopology)) {
-    throw new ModelFormatError(file, 'has no "modelTopology" object; it is not a TensorFlow.js layers model.');
+    throw new ModelFormatError(
+      file,
+      'has no "modelTopology" object; it is not a TensorFlow.js layers model.',
+    );
   }
   return parsed;
 }
@@ -125,12 +136,14 @@ function assignWeights(
       const location = locations[groupIndex][index];
       const bytes = groupBytes[groupIndex].bytes;
       const slice = bytes.subarray(location.byteOffset, location.byteOffset + location.byteLength);
-      const values = weight.dtype === 'float32' ? decodeFloats(slice, 'float32') : new Float32Array(0);
+      const values =
+        weight.dtype === 'float32' ? decodeFloats(slice, 'float32') : new Float32Array(0);
       const stored = { name: weight.name, shape: weight.shape, values, ref: location };
       byLayer.set(layer, [...(byLayer.get(layer) ?? []), stored]);
     }
   }
-  for (const weights of byLayer.values()) weights.sort((a, b) => roleRank(a.name) - roleRank(b.name));
+  for (const weights of byLayer.values())
+    weights.sort((a, b) => roleRank(a.name) - roleRank(b.name));
   return { byLayer, unused };
 }
 
@@ -181,7 +194,9 @@ async function saveTfjs(
   const files: string[] = [];
   for (const [index, group] of groups.entries()) {
     const sizes = group.shardSizes;
-    const names = sizes.map((_, shard) => `${base}.group${index + 1}-shard${shard + 1}of${sizes.length}.bin`);
+    const names = sizes.map(
+      (_, shard) => `${base}.group${index + 1}-shard${shard + 1}of${sizes.length}.bin`,
+    );
     let offset = 0;
     for (const [shard, size] of sizes.entries()) {
       throwIfCancelled(options.signal);
@@ -193,7 +208,9 @@ async function saveTfjs(
     manifest[index].paths = names;
   }
   await writeFileAtomic(outPath, JSON.stringify(json));
-  const notes = newBiases.map((bias) => `Added a bias to Dense layer ${bias.layerName}, which had use_bias false.`);
+  const notes = newBiases.map(
+    (bias) => `Added a bias to Dense layer ${bias.layerName}, which had use_bias false.`,
+  );
   return { files: [outPath, ...files], notes };
 }
 

@@ -1,7 +1,11 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { parseKerasArchitecture, toSnakeCase } from '../../../src/core/formats/keras-config';
-import { buildKerasNetwork, parseActivation, type StoredWeight } from '../../../src/core/formats/keras-layers';
+import {
+  buildKerasNetwork,
+  parseActivation,
+  type StoredWeight,
+} from '../../../src/core/formats/keras-layers';
 
 function weight(name: string, shape: number[]): StoredWeight<null> {
   const size = shape.reduce((product, dimension) => product * dimension, 1);
@@ -20,28 +24,47 @@ describe('Keras configuration parsing', () => {
   it('reads the oldest list layout', () => {
     const topology = {
       class_name: 'Sequential',
-      config: [{ class_name: 'Dense', config: { name: 'd', units: 2, batch_input_shape: [null, 3] } }],
+      config: [
+        { class_name: 'Dense', config: { name: 'd', units: 2, batch_input_shape: [null, 3] } },
+      ],
     };
     const architecture = parseKerasArchitecture(topology, 'old.h5');
     assert.deepEqual(architecture.inputShape, [3]);
-    assert.deepEqual(architecture.layers.map((layer) => layer.name), ['d']);
+    assert.deepEqual(
+      architecture.layers.map((layer) => layer.name),
+      ['d'],
+    );
   });
 
   it('reads recorded build shapes', () => {
     const keras3 = {
       class_name: 'Sequential',
-      config: { layers: [{ class_name: 'Dense', config: { name: 'd', units: 2 }, build_config: { input_shape: [null, 7] } }] },
+      config: {
+        layers: [
+          {
+            class_name: 'Dense',
+            config: { name: 'd', units: 2 },
+            build_config: { input_shape: [null, 7] },
+          },
+        ],
+      },
     };
     assert.deepEqual(parseKerasArchitecture(keras3, 'a.keras').inputShape, [7]);
     const keras2 = {
       class_name: 'Sequential',
-      config: { build_input_shape: [null, 5], layers: [{ class_name: 'Dense', config: { name: 'd', units: 2 } }] },
+      config: {
+        build_input_shape: [null, 5],
+        layers: [{ class_name: 'Dense', config: { name: 'd', units: 2 } }],
+      },
     };
     assert.deepEqual(parseKerasArchitecture(keras2, 'b.h5').inputShape, [5]);
   });
 
   it('rejects a missing configuration', () => {
-    assert.throws(() => parseKerasArchitecture({ layers: [] }, 'bad.json'), /bad\.json: has no Keras model configuration/);
+    assert.throws(
+      () => parseKerasArchitecture({ layers: [] }, 'bad.json'),
+      /bad\.json: has no Keras model configuration/,
+    );
   });
 
   it('parses activation spellings', () => {
@@ -56,10 +79,17 @@ describe('Keras configuration parsing', () => {
 describe('Keras layer conversion', () => {
   it('transposes dense kernels', () => {
     const architecture = parseKerasArchitecture(
-      { class_name: 'Sequential', config: { layers: [{ class_name: 'Dense', config: { name: 'd', units: 2 } }] } },
+      {
+        class_name: 'Sequential',
+        config: { layers: [{ class_name: 'Dense', config: { name: 'd', units: 2 } }] },
+      },
       'm.h5',
     );
-    const built = buildKerasNetwork(architecture, () => [weight('kernel', [3, 2]), weight('bias', [2])], 'm.h5');
+    const built = buildKerasNetwork(
+      architecture,
+      () => [weight('kernel', [3, 2]), weight('bias', [2])],
+      'm.h5',
+    );
     const [layer] = built.network.layers;
     assert.ok(layer.kind === 'dense');
     assert.deepEqual(built.network.inputShape, [3]);
@@ -77,10 +107,19 @@ describe('Keras layer conversion', () => {
       { class_name: 'Softmax', config: { name: 'soft' } },
       { class_name: 'PReLU', config: { name: 'prelu' } },
     ];
-    const architecture = parseKerasArchitecture({ class_name: 'Sequential', config: { layers } }, 'r.h5');
-    const built = buildKerasNetwork(architecture, (spec) => (spec.name === 'prelu' ? [weight('alpha', [2])] : []), 'r.h5');
+    const architecture = parseKerasArchitecture(
+      { class_name: 'Sequential', config: { layers } },
+      'r.h5',
+    );
+    const built = buildKerasNetwork(
+      architecture,
+      (spec) => (spec.name === 'prelu' ? [weight('alpha', [2])] : []),
+      'r.h5',
+    );
     const summary = built.network.layers.map((layer) =>
-      layer.kind === 'activation' ? [layer.name, layer.activation.name, layer.activation.alpha] : [layer.name, layer.kind],
+      layer.kind === 'activation'
+        ? [layer.name, layer.activation.name, layer.activation.alpha]
+        : [layer.name, layer.kind],
     );
     assert.deepEqual(summary, [
       ['six', 'relu6', undefined],
@@ -99,13 +138,22 @@ describe('Keras layer conversion', () => {
     const layers = [
       { class_name: 'InputLayer', config: { name: 'in', batch_shape: [null, 4, 3] } },
       { class_name: 'BatchNormalization', config: { name: 'bn', axis: 1, center: false } },
-      { class_name: 'BatchNormalization', config: { name: 'last', axis: [2], scale: false, epsilon: 0.01 } },
+      {
+        class_name: 'BatchNormalization',
+        config: { name: 'last', axis: [2], scale: false, epsilon: 0.01 },
+      },
       { class_name: 'Reshape', config: { name: 'flat', target_shape: [-1] } },
     ];
-    const architecture = parseKerasArchitecture({ class_name: 'Sequential', config: { layers } }, 'b.h5');
+    const architecture = parseKerasArchitecture(
+      { class_name: 'Sequential', config: { layers } },
+      'b.h5',
+    );
     const built = buildKerasNetwork(
       architecture,
-      (spec) => (spec.name === 'reshape' || spec.name === 'flat' ? [] : [weight('a', [3]), weight('b', [3]), weight('c', [3])]),
+      (spec) =>
+        spec.name === 'reshape' || spec.name === 'flat'
+          ? []
+          : [weight('a', [3]), weight('b', [3]), weight('c', [3])],
       'b.h5',
     );
     const [bn, last, flat] = built.network.layers;

@@ -22,8 +22,23 @@ const corpus = [
   {
     file: 'keras-h5-mnist-mlp-bn-dropout/mnist_mlp.h5',
     inputShape: [784],
-    dense: [[256, 784, 'relu'], [128, 256, 'relu'], [64, 128, 'relu'], [10, 64, 'softmax']],
-    kinds: ['dense', 'batchnorm', 'identity', 'dense', 'batchnorm', 'identity', 'dense', 'identity', 'dense'],
+    dense: [
+      [256, 784, 'relu'],
+      [128, 256, 'relu'],
+      [64, 128, 'relu'],
+      [10, 64, 'softmax'],
+    ],
+    kinds: [
+      'dense',
+      'batchnorm',
+      'identity',
+      'dense',
+      'batchnorm',
+      'identity',
+      'dense',
+      'identity',
+      'dense',
+    ],
     params: 244_298,
     firstKernel: 'model_weights/dense/MLP_MNIST/dense/kernel',
     lastBias: 'model_weights/dense_3/MLP_MNIST/dense_3/bias',
@@ -31,7 +46,11 @@ const corpus = [
   {
     file: 'keras-h5-iris-mlp/iris_model.h5',
     inputShape: [4],
-    dense: [[64, 4, 'relu'], [32, 64, 'relu'], [3, 32, 'softmax']],
+    dense: [
+      [64, 4, 'relu'],
+      [32, 64, 'relu'],
+      [3, 32, 'softmax'],
+    ],
     kinds: ['dense', 'identity', 'dense', 'dense'],
     params: 2_499,
     firstKernel: 'model_weights/dense_9/sequential_3/dense_9/kernel',
@@ -40,7 +59,11 @@ const corpus = [
   {
     file: 'keras-h5-boston-housing-regression/boston_housing.h5',
     inputShape: [13],
-    dense: [[32, 13, 'relu'], [16, 32, 'relu'], [1, 16, 'linear']],
+    dense: [
+      [32, 13, 'relu'],
+      [16, 32, 'relu'],
+      [1, 16, 'linear'],
+    ],
     kinds: ['dense', 'batchnorm', 'dense', 'batchnorm', 'identity', 'dense'],
     params: 1_185,
     firstKernel: 'model_weights/dense_16/dense_16/kernel:0',
@@ -49,7 +72,11 @@ const corpus = [
   {
     file: 'keras-h5-maternal-health-mlp/my_keras_model.h5',
     inputShape: [5],
-    dense: [[128, 5, 'relu'], [64, 128, 'relu'], [3, 64, 'softmax']],
+    dense: [
+      [128, 5, 'relu'],
+      [64, 128, 'relu'],
+      [3, 64, 'softmax'],
+    ],
     kinds: ['dense', 'identity', 'dense', 'identity', 'dense'],
     params: 9_219,
     firstKernel: 'model_weights/dense_1/dense_1/kernel:0',
@@ -67,8 +94,20 @@ const corpus = [
       [1, 8, 'linear'],
     ],
     kinds: [
-      'dense', 'identity', 'dense', 'activation', 'identity', 'dense', 'activation', 'identity',
-      'dense', 'activation', 'identity', 'dense', 'activation', 'dense',
+      'dense',
+      'identity',
+      'dense',
+      'activation',
+      'identity',
+      'dense',
+      'activation',
+      'identity',
+      'dense',
+      'activation',
+      'identity',
+      'dense',
+      'activation',
+      'dense',
     ],
     params: 108_369,
     firstKernel: 'dense/dense/kernel:0',
@@ -77,7 +116,10 @@ const corpus = [
   {
     file: 'keras-h5-weights-yaml-mnist-mlp-sigmoid/mlp.h5',
     inputShape: [784],
-    dense: [[100, 784, 'linear'], [10, 100, 'linear']],
+    dense: [
+      [100, 784, 'linear'],
+      [10, 100, 'linear'],
+    ],
     kinds: ['dense', 'activation', 'dense', 'activation'],
     params: 79_510,
     firstKernel: 'fc1/fc1/kernel:0',
@@ -96,7 +138,9 @@ after(async () => {
 });
 
 async function sha256(file: string): Promise<string> {
-  return createHash('sha256').update(await fs.readFile(file)).digest('hex');
+  return createHash('sha256')
+    .update(await fs.readFile(file))
+    .digest('hex');
 }
 
 describe('Keras HDF5 corpus', () => {
@@ -105,7 +149,10 @@ describe('Keras HDF5 corpus', () => {
       const model = await openModel(corpusPath(entry.file));
       assert.equal(model.format, 'keras-h5');
       assert.deepEqual(model.network.inputShape, entry.inputShape);
-      assert.deepEqual(model.network.layers.map((layer) => layer.kind), entry.kinds);
+      assert.deepEqual(
+        model.network.layers.map((layer) => layer.kind),
+        entry.kinds,
+      );
       const dense = denseLayers(model.network).map((layer) => [
         layer.units,
         layer.inputs,
@@ -127,7 +174,9 @@ describe('Keras HDF5 corpus', () => {
   });
 
   it('reads batch normalization statistics', async () => {
-    const model = await openModel(corpusPath('keras-h5-boston-housing-regression/boston_housing.h5'));
+    const model = await openModel(
+      corpusPath('keras-h5-boston-housing-regression/boston_housing.h5'),
+    );
     const norm = model.network.layers.find((layer) => layer.kind === 'batchnorm');
     assert.ok(norm);
     assert.ok(norm.kind === 'batchnorm');
@@ -192,7 +241,9 @@ describe('Keras HDF5 saving', () => {
       const folder = await fs.mkdtemp(path.join(scratch, 'save-'));
       // Weights-only files need their architecture file beside the copy.
       for (const sidecar of ['mlp.json', 'mlp.yaml']) {
-        await fs.copyFile(path.join(path.dirname(source), sidecar), path.join(folder, sidecar)).catch(() => {});
+        await fs
+          .copyFile(path.join(path.dirname(source), sidecar), path.join(folder, sidecar))
+          .catch(() => {});
       }
       const out = path.join(folder, path.basename(source));
       const report = await model.save(network, out);
@@ -210,7 +261,10 @@ describe('Keras HDF5 saving', () => {
         assert.deepEqual(layers[i].bias, original[i].bias, `layer ${layers[i].name} bias`);
       }
       const files = await fs.readdir(folder);
-      assert.ok(files.every((name) => !name.endsWith('.tmp')), 'no temporary file is left');
+      assert.ok(
+        files.every((name) => !name.endsWith('.tmp')),
+        'no temporary file is left',
+      );
     });
 
     it(`keeps other objects for ${entry.file.split('/')[0]}`, async (context) => {
@@ -235,7 +289,10 @@ describe('Keras HDF5 saving', () => {
     const model = await kerasH5Format.open(source);
     const out = path.join(scratch, 'unchanged.h5');
     await model.save(cloneNetwork(model.network), out);
-    const diff = runPythonJson(compareH5Script, [source, out]) as { changed: string[]; problems: string[] };
+    const diff = runPythonJson(compareH5Script, [source, out]) as {
+      changed: string[];
+      problems: string[];
+    };
     assert.deepEqual(diff, { changed: [], problems: [] });
   });
 
@@ -300,11 +357,17 @@ print(json.dumps({}))
       'model_weights/d64/d64/kernel:0',
     ]) as Record<string, { dtype: string; values: number[] }>;
     assert.equal(values['model_weights/d16/d16/kernel:0'].dtype, 'float16');
-    assert.deepEqual(values['model_weights/d16/d16/kernel:0'].values, [1.5, -1.25, 2, 3, 0.125, -0.0625]);
+    assert.deepEqual(
+      values['model_weights/d16/d16/kernel:0'].values,
+      [1.5, -1.25, 2, 3, 0.125, -0.0625],
+    );
     assert.deepEqual(values['model_weights/d16/d16/bias:0'].values, [0.25, 0, -2]);
     assert.equal(values['model_weights/d64/d64/kernel:0'].dtype, 'float64');
-    assert.deepEqual(values['model_weights/d64/d64/kernel:0'].values, [Math.fround(0.1), 0, Math.fround(0.3)]);
-
+    assert.deepEqual(values['model_weights/d64/d64/kernel:0'].values, [
+      Math.fround(0.1),
+      0,
+      Math.fround(0.3),
+    ]);
   });
 
   it('adds a bias to a layer', async (context) => {
@@ -339,7 +402,10 @@ print(json.dumps({'use_bias': config['config']['layers'][2]['config']['use_bias'
       dtype: 'float64',
       values: [0.375],
     });
-    const diff = runPythonJson(compareH5Script, [file, out]) as { changed: string[]; problems: string[] };
+    const diff = runPythonJson(compareH5Script, [file, out]) as {
+      changed: string[];
+      problems: string[];
+    };
     assert.deepEqual(diff.changed, []);
     assert.deepEqual(diff.problems.sort(), [
       'changed attribute /@model_config',
@@ -380,14 +446,20 @@ describe('Keras HDF5 errors', () => {
   it('does not match other bytes', async () => {
     const file = path.join(scratch, 'text.h5');
     await fs.writeFile(file, 'not an hdf5 file\n');
-    assert.equal(kerasH5Format.match({ path: file, size: 17, head: new Uint8Array(Buffer.from('not hdf5')) }), false);
+    assert.equal(
+      kerasH5Format.match({ path: file, size: 17, head: new Uint8Array(Buffer.from('not hdf5')) }),
+      false,
+    );
     await assert.rejects(openModel(file), /text\.h5: .*not a model file/);
   });
 
   it('asks for the architecture file', async () => {
     const file = path.join(scratch, 'weights.h5');
     await fs.copyFile(corpusPath('keras-h5-weights-only-desharnais-mlp/mlp.h5'), file);
-    await assert.rejects(kerasH5Format.open(file), /weights\.h5: holds weights only .*weights\.json or \.yaml/);
+    await assert.rejects(
+      kerasH5Format.open(file),
+      /weights\.h5: holds weights only .*weights\.json or \.yaml/,
+    );
   });
 
   it('uses the architecture option', async () => {

@@ -49,7 +49,8 @@ async function rewriteWeights(
   const zippable: Zippable = {};
   for (const [entry, data] of entries) {
     zippable[entry] = entry === 'model.weights.h5' ? new Uint8Array(await fs.readFile(h5)) : data;
-    if (entry === 'config.json') zippable[entry] = new TextEncoder().encode(editConfig(new TextDecoder().decode(data)));
+    if (entry === 'config.json')
+      zippable[entry] = new TextEncoder().encode(editConfig(new TextDecoder().decode(data)));
   }
   const out = path.join(scratch, `${name}.keras`);
   await fs.writeFile(out, zipSync(zippable, { level: 0 }));
@@ -61,13 +62,21 @@ describe('Keras 3 .keras corpus', () => {
     const model = await openModel(iris);
     assert.equal(model.format, 'keras');
     assert.deepEqual(model.network.inputShape, [4]);
-    const dense = denseLayers(model.network).map((layer) => [layer.name, layer.units, layer.inputs, layer.activation.name]);
+    const dense = denseLayers(model.network).map((layer) => [
+      layer.name,
+      layer.units,
+      layer.inputs,
+      layer.activation.name,
+    ]);
     assert.deepEqual(dense, [
       ['dense_9', 64, 4, 'relu'],
       ['dense_10', 32, 64, 'relu'],
       ['dense_11', 3, 32, 'softmax'],
     ]);
-    assert.deepEqual(model.network.layers.map((layer) => layer.kind), ['dense', 'identity', 'dense', 'dense']);
+    assert.deepEqual(
+      model.network.layers.map((layer) => layer.kind),
+      ['dense', 'identity', 'dense', 'dense'],
+    );
     const params = model.network.layers.reduce((sum, layer) => sum + layerParams(layer), 0);
     assert.equal(params, 2_499);
   });
@@ -75,7 +84,11 @@ describe('Keras 3 .keras corpus', () => {
   it('loads keras3-ph-housing-regression', async () => {
     const model = await openModel(housing);
     assert.deepEqual(model.network.inputShape, [2399]);
-    const dense = denseLayers(model.network).map((layer) => [layer.units, layer.inputs, layer.activation.name]);
+    const dense = denseLayers(model.network).map((layer) => [
+      layer.units,
+      layer.inputs,
+      layer.activation.name,
+    ]);
     assert.deepEqual(dense, [
       [128, 2399, 'relu'],
       [160, 128, 'relu'],
@@ -87,7 +100,9 @@ describe('Keras 3 .keras corpus', () => {
 
   it('matches the iris .h5 copy', async () => {
     const zipped = denseLayers((await openModel(iris)).network);
-    const h5 = denseLayers((await openModel(corpusPath('keras-h5-iris-mlp/iris_model.h5'))).network);
+    const h5 = denseLayers(
+      (await openModel(corpusPath('keras-h5-iris-mlp/iris_model.h5'))).network,
+    );
     assert.equal(zipped.length, h5.length);
     for (const [index, layer] of zipped.entries()) {
       assert.deepEqual(layer.kernel, h5[index].kernel, `${layer.name} kernel`);
@@ -99,20 +114,30 @@ describe('Keras 3 .keras corpus', () => {
     if (!findH5pyPython()) return context.skip(noH5pyMessage);
     const model = await openModel(housing);
     const h5 = path.join(scratch, 'housing.weights.h5');
-    await fs.writeFile(h5, (await entriesOf(housing)).find(([name]) => name === 'model.weights.h5')![1]);
-    const reference = runPythonJson(readDatasetsScript, [h5, 'layers/dense_1/vars/0', 'layers/dense_1/vars/1']) as Record<
-      string,
-      { shape: number[]; values: number[] }
-    >;
+    await fs.writeFile(
+      h5,
+      (await entriesOf(housing)).find(([name]) => name === 'model.weights.h5')![1],
+    );
+    const reference = runPythonJson(readDatasetsScript, [
+      h5,
+      'layers/dense_1/vars/0',
+      'layers/dense_1/vars/1',
+    ]) as Record<string, { shape: number[]; values: number[] }>;
     const layer = denseLayers(model.network)[1];
     const kernel = reference['layers/dense_1/vars/0'];
     assert.deepEqual(kernel.shape, [128, 160]);
     for (let unit = 0; unit < 160; unit += 7) {
       for (let input = 0; input < 128; input += 5) {
-        assert.equal(layer.kernel[unit * 128 + input], Math.fround(kernel.values[input * 160 + unit]));
+        assert.equal(
+          layer.kernel[unit * 128 + input],
+          Math.fround(kernel.values[input * 160 + unit]),
+        );
       }
     }
-    assert.deepEqual(Array.from(layer.bias!), reference['layers/dense_1/vars/1'].values.map(Math.fround));
+    assert.deepEqual(
+      Array.from(layer.bias!),
+      reference['layers/dense_1/vars/1'].values.map(Math.fround),
+    );
   });
 });
 
@@ -130,8 +155,12 @@ print('{}')
     const reference = denseLayers((await openModel(iris)).network);
     const model = await kerasZipFormat.open(file);
     const layers = denseLayers(model.network);
-    assert.deepEqual(layers.map((layer) => layer.name), ['dense_9', 'dense_10', 'dense_11']);
-    for (const [index, layer] of layers.entries()) assert.deepEqual(layer.kernel, reference[index].kernel);
+    assert.deepEqual(
+      layers.map((layer) => layer.name),
+      ['dense_9', 'dense_10', 'dense_11'],
+    );
+    for (const [index, layer] of layers.entries())
+      assert.deepEqual(layer.kernel, reference[index].kernel);
   });
 
   it('reads checkpoint dependency names', async (context) => {
@@ -159,7 +188,9 @@ print('{}')
 
 describe('Keras 3 .keras saving', () => {
   it('round-trips changed weights', async () => {
-    const before = createHash('sha256').update(await fs.readFile(iris)).digest('hex');
+    const before = createHash('sha256')
+      .update(await fs.readFile(iris))
+      .digest('hex');
     const model = await kerasZipFormat.open(iris);
     const network = cloneNetwork(model.network);
     const [first, , last] = denseLayers(network);
@@ -167,7 +198,9 @@ describe('Keras 3 .keras saving', () => {
     last.bias![2] = 1.25;
     const out = path.join(scratch, 'iris-pruned.keras');
     assert.deepEqual(await model.save(network, out), { files: [out], notes: [] });
-    const after = createHash('sha256').update(await fs.readFile(iris)).digest('hex');
+    const after = createHash('sha256')
+      .update(await fs.readFile(iris))
+      .digest('hex');
     assert.equal(after, before);
 
     const reopened = denseLayers((await kerasZipFormat.open(out)).network);
@@ -190,7 +223,10 @@ describe('Keras 3 .keras saving', () => {
     await model.save(network, out);
     const original = await entriesOf(iris);
     const saved = await entriesOf(out);
-    assert.deepEqual(saved.map(([name]) => name), original.map(([name]) => name));
+    assert.deepEqual(
+      saved.map(([name]) => name),
+      original.map(([name]) => name),
+    );
     for (const [index, [name, data]] of original.entries()) {
       if (name !== 'model.weights.h5') assert.deepEqual(saved[index][1], data, name);
     }
@@ -200,7 +236,10 @@ describe('Keras 3 .keras saving', () => {
     await fs.writeFile(before, original.find(([name]) => name === 'model.weights.h5')![1]);
     await fs.writeFile(afterFile, saved.find(([name]) => name === 'model.weights.h5')![1]);
     const diff = runPythonJson(compareH5Script, [before, afterFile]);
-    assert.deepEqual(diff, { changed: ['/layers/dense/vars/0', '/layers/dense_2/vars/1'], problems: [] });
+    assert.deepEqual(diff, {
+      changed: ['/layers/dense/vars/0', '/layers/dense_2/vars/1'],
+      problems: [],
+    });
   });
 });
 
@@ -232,7 +271,10 @@ print('{}')
     assert.match(report.notes.join(' '), /Added a bias to Dense layer dense_10/);
 
     const reopened = denseLayers((await kerasZipFormat.open(out)).network);
-    assert.deepEqual(Array.from(reopened[1].bias!), Array.from({ length: 32 }, (_, i) => i / 4));
+    assert.deepEqual(
+      Array.from(reopened[1].bias!),
+      Array.from({ length: 32 }, (_, i) => i / 4),
+    );
     assert.deepEqual(reopened[2].kernel, layers[2].kernel);
     const saved = Object.fromEntries(await entriesOf(out));
     const config = JSON.parse(new TextDecoder().decode(saved['config.json']));
@@ -247,21 +289,33 @@ describe('Keras 3 .keras errors', () => {
   it('rejects a zip bomb', async () => {
     const file = path.join(scratch, 'bomb.keras');
     const zeros = new Uint8Array(20 * 1024 * 1024);
-    await fs.writeFile(file, zipSync({ 'config.json': config, 'model.weights.h5': [zeros, { level: 9 }] }));
-    await assert.rejects(kerasZipFormat.open(file), /bomb\.keras: entry "model\.weights\.h5" unpacks to 20971520 bytes .*zip bomb/);
+    await fs.writeFile(
+      file,
+      zipSync({ 'config.json': config, 'model.weights.h5': [zeros, { level: 9 }] }),
+    );
+    await assert.rejects(
+      kerasZipFormat.open(file),
+      /bomb\.keras: entry "model\.weights\.h5" unpacks to 20971520 bytes .*zip bomb/,
+    );
   });
 
   it('rejects parent folder entries', async () => {
     const file = path.join(scratch, 'escape.keras');
     const zip = zipSync({ 'config.json': config, '../evil.txt': new Uint8Array(4) }, { level: 0 });
     await fs.writeFile(file, zip);
-    await assert.rejects(kerasZipFormat.open(file), /escape\.keras: has an entry with an unsafe path "\.\.\/evil\.txt"/);
+    await assert.rejects(
+      kerasZipFormat.open(file),
+      /escape\.keras: has an entry with an unsafe path "\.\.\/evil\.txt"/,
+    );
   });
 
   it('requires the weights entry', async () => {
     const file = path.join(scratch, 'noweights.keras');
     await fs.writeFile(file, zipSync({ 'config.json': config, 'metadata.json': config }));
-    await assert.rejects(kerasZipFormat.open(file), /noweights\.keras: is a zip without model\.weights\.h5/);
+    await assert.rejects(
+      kerasZipFormat.open(file),
+      /noweights\.keras: is a zip without model\.weights\.h5/,
+    );
   });
 
   it('rejects a truncated archive', async () => {
@@ -275,10 +329,19 @@ describe('Keras 3 .keras errors', () => {
   });
 
   it('matches zips by name or entries', () => {
-    const head = zipSync({ 'metadata.json': config, 'config.json': config, 'model.weights.h5': config }, { level: 0 });
+    const head = zipSync(
+      { 'metadata.json': config, 'config.json': config, 'model.weights.h5': config },
+      { level: 0 },
+    );
     assert.equal(kerasZipFormat.match({ path: 'model.zip', size: head.length, head }), true);
     const other = zipSync({ 'archive/data.pkl': config }, { level: 0 });
-    assert.equal(kerasZipFormat.match({ path: 'model.pt', size: other.length, head: other }), false);
-    assert.equal(kerasZipFormat.match({ path: 'model.keras', size: 4, head: new Uint8Array([1, 2, 3, 4]) }), false);
+    assert.equal(
+      kerasZipFormat.match({ path: 'model.pt', size: other.length, head: other }),
+      false,
+    );
+    assert.equal(
+      kerasZipFormat.match({ path: 'model.keras', size: 4, head: new Uint8Array([1, 2, 3, 4]) }),
+      false,
+    );
   });
 });

@@ -39,7 +39,9 @@ async function copyModel(source: string, name: string): Promise<string> {
 }
 
 function floatsOf(bytes: Uint8Array): Float32Array {
-  return new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
+  return new Float32Array(
+    bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength),
+  );
 }
 
 describe('TF.js layers corpus', () => {
@@ -47,7 +49,12 @@ describe('TF.js layers corpus', () => {
     const model = await openModel(maternal);
     assert.equal(model.format, 'tfjs-layers');
     assert.deepEqual(model.network.inputShape, [5]);
-    const dense = denseLayers(model.network).map((layer) => [layer.name, layer.units, layer.inputs, layer.activation.name]);
+    const dense = denseLayers(model.network).map((layer) => [
+      layer.name,
+      layer.units,
+      layer.inputs,
+      layer.activation.name,
+    ]);
     assert.deepEqual(dense, [
       ['dense_1', 128, 5, 'relu'],
       ['dense_2', 64, 128, 'relu'],
@@ -59,7 +66,9 @@ describe('TF.js layers corpus', () => {
 
   it('matches the maternal .h5 copy', async () => {
     const tfjs = denseLayers((await openModel(maternal)).network);
-    const h5 = denseLayers((await openModel(corpusPath('keras-h5-maternal-health-mlp/my_keras_model.h5'))).network);
+    const h5 = denseLayers(
+      (await openModel(corpusPath('keras-h5-maternal-health-mlp/my_keras_model.h5'))).network,
+    );
     for (const [index, layer] of tfjs.entries()) {
       assert.deepEqual(layer.kernel, h5[index].kernel, `${layer.name} kernel`);
       assert.deepEqual(layer.bias, h5[index].bias, `${layer.name} bias`);
@@ -69,14 +78,23 @@ describe('TF.js layers corpus', () => {
   it('loads a browser-saved ml5 model', async () => {
     const model = await openModel(muse);
     assert.deepEqual(model.network.inputShape, [4]);
-    const dense = denseLayers(model.network).map((layer) => [layer.units, layer.inputs, layer.activation.name]);
+    const dense = denseLayers(model.network).map((layer) => [
+      layer.units,
+      layer.inputs,
+      layer.activation.name,
+    ]);
     assert.deepEqual(dense, [
       [16, 4, 'relu'],
       [16, 16, 'relu'],
       [2, 16, 'sigmoid'],
     ]);
-    assert.equal(model.network.layers.reduce((sum, layer) => sum + layerParams(layer), 0), 386);
-    const bytes = floatsOf(await fs.readFile(corpusPath('tfjs-layers-ml5-muse-eeg/model.weights.bin')));
+    assert.equal(
+      model.network.layers.reduce((sum, layer) => sum + layerParams(layer), 0),
+      386,
+    );
+    const bytes = floatsOf(
+      await fs.readFile(corpusPath('tfjs-layers-ml5-muse-eeg/model.weights.bin')),
+    );
     const first = denseLayers(model.network)[0];
     // Stored kernel [4, 16]: element (input 2, unit 5) is at 2 * 16 + 5.
     assert.equal(first.kernel[5 * 4 + 2], bytes[2 * 16 + 5]);
@@ -94,24 +112,44 @@ describe('TF.js layers corpus', () => {
         [1, 256, 'selu'],
       ],
     );
-    assert.equal(model.network.layers.reduce((sum, layer) => sum + layerParams(layer), 0), 989_473);
-    assert.equal(dense.reduce((sum, layer) => sum + layerParams(layer), 0), 295_809);
+    assert.equal(
+      model.network.layers.reduce((sum, layer) => sum + layerParams(layer), 0),
+      989_473,
+    );
+    assert.equal(
+      dense.reduce((sum, layer) => sum + layerParams(layer), 0),
+      295_809,
+    );
     assert.equal(isRunnable(model.network), false);
-    const opaque = model.network.layers.filter((layer) => layer.kind === 'opaque').map((layer) => layer.name);
-    assert.deepEqual(opaque, ['conv2d_1', 'conv2d_2', 'conv2d_3', 'conv2d_4', 'average_pooling2d_1']);
+    const opaque = model.network.layers
+      .filter((layer) => layer.kind === 'opaque')
+      .map((layer) => layer.name);
+    assert.deepEqual(opaque, [
+      'conv2d_1',
+      'conv2d_2',
+      'conv2d_3',
+      'conv2d_4',
+      'average_pooling2d_1',
+    ]);
     const flatten = model.network.layers.find((layer) => layer.kind === 'reshape');
     assert.ok(flatten);
     assert.ok(flatten.kind === 'reshape');
     assert.deepEqual(flatten.targetShape, [512]);
     const leaky = model.network.layers.filter((layer) => layer.kind === 'activation');
     assert.equal(leaky.length, 6);
-    assert.ok(leaky.every((layer) => layer.kind === 'activation' && Math.abs(layer.activation.alpha! - 0.2) < 1e-6));
+    assert.ok(
+      leaky.every(
+        (layer) => layer.kind === 'activation' && Math.abs(layer.activation.alpha! - 0.2) < 1e-6,
+      ),
+    );
   });
 
   it('reads each group from its own file', async () => {
     const model = await openModel(ai2048);
     const last = denseLayers(model.network)[2];
-    const stored = floatsOf(await fs.readFile(corpusPath('tfjs-layers-legacy-ai2048-conv-dense/group7-shard1of1')));
+    const stored = floatsOf(
+      await fs.readFile(corpusPath('tfjs-layers-legacy-ai2048-conv-dense/group7-shard1of1')),
+    );
     assert.deepEqual(Array.from(last.kernel), Array.from(stored.subarray(0, 256)));
     assert.deepEqual(Array.from(last.bias!), [stored[256]]);
   });
@@ -130,7 +168,8 @@ describe('TF.js layers shards', () => {
     await fs.writeFile(file, JSON.stringify(json));
     const reference = denseLayers((await openModel(maternal)).network);
     const layers = denseLayers((await openModel(file)).network);
-    for (const [index, layer] of layers.entries()) assert.deepEqual(layer.kernel, reference[index].kernel);
+    for (const [index, layer] of layers.entries())
+      assert.deepEqual(layer.kernel, reference[index].kernel);
   });
 
   it('accepts shard names without .bin', async () => {
@@ -148,7 +187,10 @@ describe('TF.js layers shards', () => {
     await fs.writeFile(file, JSON.stringify(json));
     await assert.rejects(openModel(file), (error: Error) => {
       assert.equal(error.name, 'ModelFormatError');
-      assert.match(error.message, /escape\/model\.json: refers to "\.\.\/nobin\/group1-shard1of1\.bin", which is outside/);
+      assert.match(
+        error.message,
+        /escape\/model\.json: refers to "\.\.\/nobin\/group1-shard1of1\.bin", which is outside/,
+      );
       return true;
     });
   });
@@ -158,7 +200,10 @@ describe('TF.js layers shards', () => {
     await fs.rm(path.join(path.dirname(file), 'group1-shard1of1.bin'));
     await assert.rejects(openModel(file), (error: Error) => {
       assert.equal(error.name, 'ModelFormatError');
-      assert.match(error.message, /missing\/model\.json: refers to "group1-shard1of1\.bin", which was not found/);
+      assert.match(
+        error.message,
+        /missing\/model\.json: refers to "group1-shard1of1\.bin", which was not found/,
+      );
       return true;
     });
   });
@@ -178,17 +223,27 @@ describe('TF.js layers shards', () => {
     const json = await readJson(file);
     json.weightsManifest[0].weights[0].quantization = { dtype: 'uint8', scale: 0.1, min: -1 };
     await fs.writeFile(file, JSON.stringify(json));
-    await assert.rejects(openModel(file), /quantized\/model\.json: weight dense_1\/kernel is quantized to uint8/);
+    await assert.rejects(
+      openModel(file),
+      /quantized\/model\.json: weight dense_1\/kernel is quantized to uint8/,
+    );
   });
 
   it('rejects graph models', async () => {
     const file = path.join(scratch, 'graph.json');
-    await fs.writeFile(file, JSON.stringify({ format: 'graph-model', modelTopology: { node: [] }, weightsManifest: [] }));
+    await fs.writeFile(
+      file,
+      JSON.stringify({ format: 'graph-model', modelTopology: { node: [] }, weightsManifest: [] }),
+    );
     await assert.rejects(openModel(file), /graph\.json: is a TensorFlow\.js graph model/);
   });
 
   it('matches layers model json only', () => {
-    const probe = (text: string) => ({ path: 'x.json', size: text.length, head: new Uint8Array(Buffer.from(text)) });
+    const probe = (text: string) => ({
+      path: 'x.json',
+      size: text.length,
+      head: new Uint8Array(Buffer.from(text)),
+    });
     assert.equal(tfjsFormat.match(probe('{"modelTopology": {}, "weightsManifest": []}')), true);
     assert.equal(tfjsFormat.match(probe('{"rows": [[1, 2]]}')), false);
     assert.equal(tfjsFormat.match(probe('a,b\n1,2\n')), false);
@@ -221,7 +276,9 @@ describe('TF.js layers saving', () => {
     saved.weightsManifest[0].paths = original.weightsManifest[0].paths;
     assert.deepEqual(saved, original);
 
-    const before = floatsOf(await fs.readFile(corpusPath('tfjs-layers-maternal-health-mlp/group1-shard1of1.bin')));
+    const before = floatsOf(
+      await fs.readFile(corpusPath('tfjs-layers-maternal-health-mlp/group1-shard1of1.bin')),
+    );
     const after = floatsOf(await fs.readFile(shard));
     const differing = [];
     for (let i = 0; i < before.length; i++) if (before[i] !== after[i]) differing.push(i);
@@ -263,7 +320,10 @@ describe('TF.js layers bias addition', () => {
     // Drop dense_2/bias (64 floats after dense_2/kernel, which ends at byte 4 * (640 + 8192)).
     const shard = await fs.readFile(path.join(folder, 'group1-shard1of1.bin'));
     const cut = 4 * (640 + 8192);
-    await fs.writeFile(path.join(folder, 'group1-shard1of1.bin'), Buffer.concat([shard.subarray(0, cut), shard.subarray(cut + 256)]));
+    await fs.writeFile(
+      path.join(folder, 'group1-shard1of1.bin'),
+      Buffer.concat([shard.subarray(0, cut), shard.subarray(cut + 256)]),
+    );
     json.weightsManifest[0].weights.splice(3, 1);
     json.modelTopology.model_config.config.layers[3].config.use_bias = false;
     await fs.writeFile(file, JSON.stringify(json));
@@ -282,7 +342,14 @@ describe('TF.js layers bias addition', () => {
 
     const saved = await readJson(out);
     const names = saved.weightsManifest[0].weights.map((weight: Json) => weight.name);
-    assert.deepEqual(names, ['dense_1/kernel', 'dense_1/bias', 'dense_2/kernel', 'dense_2/bias', 'output/kernel', 'output/bias']);
+    assert.deepEqual(names, [
+      'dense_1/kernel',
+      'dense_1/bias',
+      'dense_2/kernel',
+      'dense_2/bias',
+      'output/kernel',
+      'output/bias',
+    ]);
     assert.equal(saved.modelTopology.model_config.config.layers[3].config.use_bias, true);
     const written = await fs.readFile(path.join(folder, 'with-bias.group1-shard1of1.bin'));
     assert.equal(written.length, 36_876);
@@ -307,14 +374,31 @@ describe('TF.js layers topologies', () => {
     config: { shape: [null, 2], dtype: 'float32', keras_history: [layer, 0, 0] },
   });
 
-  async function writeModel(name: string, layers: Json[], weights: [string, number[]][]): Promise<string> {
+  async function writeModel(
+    name: string,
+    layers: Json[],
+    weights: [string, number[]][],
+  ): Promise<string> {
     const folder = await fs.mkdtemp(path.join(scratch, `${name}-`));
-    const values = weights.flatMap(([, shape]) => new Array(shape.reduce((a, b) => a * b, 1)).fill(0).map((_, i) => i / 8));
-    await fs.writeFile(path.join(folder, 'weights.bin'), new Uint8Array(new Float32Array(values).buffer));
-    const manifest = [{ paths: ['weights.bin'], weights: weights.map(([weight, shape]) => ({ name: weight, shape, dtype: 'float32' })) }];
+    const values = weights.flatMap(([, shape]) =>
+      new Array(shape.reduce((a, b) => a * b, 1)).fill(0).map((_, i) => i / 8),
+    );
+    await fs.writeFile(
+      path.join(folder, 'weights.bin'),
+      new Uint8Array(new Float32Array(values).buffer),
+    );
+    const manifest = [
+      {
+        paths: ['weights.bin'],
+        weights: weights.map(([weight, shape]) => ({ name: weight, shape, dtype: 'float32' })),
+      },
+    ];
     const topology = { class_name: 'Functional', config: { name, layers } };
     const file = path.join(folder, 'model.json');
-    await fs.writeFile(file, JSON.stringify({ modelTopology: topology, weightsManifest: manifest }));
+    await fs.writeFile(
+      file,
+      JSON.stringify({ modelTopology: topology, weightsManifest: manifest }),
+    );
     return file;
   }
 
@@ -322,7 +406,12 @@ describe('TF.js layers topologies', () => {
     // The layers are listed out of order; the inbound nodes give the chain.
     const layers = [
       { ...dense('head', 1), inbound_nodes: [{ args: [tensor('act')], kwargs: {} }] },
-      { class_name: 'InputLayer', name: 'in', config: { name: 'in', batch_shape: [null, 3] }, inbound_nodes: [] },
+      {
+        class_name: 'InputLayer',
+        name: 'in',
+        config: { name: 'in', batch_shape: [null, 3] },
+        inbound_nodes: [],
+      },
       {
         class_name: 'LeakyReLU',
         name: 'act',
@@ -339,29 +428,63 @@ describe('TF.js layers topologies', () => {
     ]);
     const model = await openModel(file);
     assert.deepEqual(model.network.inputShape, [3]);
-    assert.deepEqual(model.network.layers.map((layer) => layer.name), ['hidden', 'act', 'head']);
+    assert.deepEqual(
+      model.network.layers.map((layer) => layer.name),
+      ['hidden', 'act', 'head'],
+    );
     const act = model.network.layers[1];
     assert.ok(act.kind === 'activation');
     assert.deepEqual(act.activation, { name: 'leaky_relu', alpha: 0.1 });
     // Stored [3, 2] = 0, 1/8, ..., 5/8; unit 1 takes inputs 1/8, 3/8, 5/8.
-    assert.deepEqual(Array.from(denseLayers(model.network)[0].kernel), [0, 0.25, 0.5, 0.125, 0.375, 0.625]);
+    assert.deepEqual(
+      Array.from(denseLayers(model.network)[0].kernel),
+      [0, 0.25, 0.5, 0.125, 0.375, 0.625],
+    );
   });
 
   it('rejects a branching graph', async () => {
     const layers = [
-      { class_name: 'InputLayer', name: 'in', config: { name: 'in', batch_shape: [null, 3] }, inbound_nodes: [] },
+      {
+        class_name: 'InputLayer',
+        name: 'in',
+        config: { name: 'in', batch_shape: [null, 3] },
+        inbound_nodes: [],
+      },
       { ...dense('left', 2), inbound_nodes: [[['in', 0, 0, {}]]] },
       { ...dense('right', 2), inbound_nodes: [[['in', 0, 0, {}]]] },
-      { class_name: 'Add', name: 'sum', config: { name: 'sum' }, inbound_nodes: [[['left', 0, 0, {}], ['right', 0, 0, {}]]] },
+      {
+        class_name: 'Add',
+        name: 'sum',
+        config: { name: 'sum' },
+        inbound_nodes: [
+          [
+            ['left', 0, 0, {}],
+            ['right', 0, 0, {}],
+          ],
+        ],
+      },
     ];
     const file = await writeModel('branch', layers, []);
-    await assert.rejects(openModel(file), /model\.json: is a functional model that is not a single chain of layers: layer sum .*several inputs/);
+    await assert.rejects(
+      openModel(file),
+      /model\.json: is a functional model that is not a single chain of layers: layer sum .*several inputs/,
+    );
   });
 
   it('keeps unknown layers opaque', async () => {
     const layers = [
-      { class_name: 'InputLayer', name: 'in', config: { name: 'in', batch_input_shape: [null, 3] }, inbound_nodes: [] },
-      { class_name: 'MyScaler', name: 'custom', config: { name: 'custom' }, inbound_nodes: [[['in', 0, 0, {}]]] },
+      {
+        class_name: 'InputLayer',
+        name: 'in',
+        config: { name: 'in', batch_input_shape: [null, 3] },
+        inbound_nodes: [],
+      },
+      {
+        class_name: 'MyScaler',
+        name: 'custom',
+        config: { name: 'custom' },
+        inbound_nodes: [[['in', 0, 0, {}]]],
+      },
       { ...dense('out', 1, { activation: 'mish' }), inbound_nodes: [[['custom', 0, 0, {}]]] },
     ];
     const file = await writeModel('custom', layers, [
