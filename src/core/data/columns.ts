@@ -60,25 +60,25 @@ export function resolveFeatureColumns(file: string, layout: ColumnLayout, spec: 
   for (const rawToken of spec.split(',')) {
     const token = rawToken.trim();
     if (token.length === 0)
-      throw new DataError(file, `features: empty entry in ${JSON.stringify(spec)}.`);
+      throw new DataError(file, `--features: empty entry in ${JSON.stringify(spec)}.`);
     const range = /^(\d+)\s*-\s*(\d+)$/.exec(token);
     if (range && !layout.names?.includes(token)) {
-      const first = resolveColumn(file, layout, range[1], 'features');
-      const last = resolveColumn(file, layout, range[2], 'features');
+      const first = resolveColumn(file, layout, range[1], '--features');
+      const last = resolveColumn(file, layout, range[2], '--features');
       if (last < first)
         throw new DataError(
           file,
-          `features: range ${token} runs backwards; write ${last}-${first}.`,
+          `--features: range ${token} runs backwards; write ${last}-${first}.`,
         );
       for (let column = first; column <= last; column++) columns.push(column);
     } else {
-      columns.push(resolveColumn(file, layout, token, 'features'));
+      columns.push(resolveColumn(file, layout, token, '--features'));
     }
   }
   const seen = new Set<number>();
   for (const column of columns) {
     if (seen.has(column))
-      throw new DataError(file, `features: ${columnName(layout, column)} is listed twice.`);
+      throw new DataError(file, `--features: ${columnName(layout, column)} is listed twice.`);
     seen.add(column);
   }
   return columns;

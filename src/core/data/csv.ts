@@ -101,7 +101,10 @@ export async function readCsv(
 function checkSkipLines(file: string, skipLines: number | undefined): number {
   const value = skipLines ?? 0;
   if (!Number.isInteger(value) || value < 0) {
-    throw new DataError(file, `skipLines must be a whole number of at least 0, not ${skipLines}.`);
+    throw new DataError(
+      file,
+      `--skip-lines must be a whole number of at least 0, not ${skipLines}.`,
+    );
   }
   return value;
 }
@@ -224,7 +227,7 @@ function selectColumns(
   const label =
     options.labelColumn === undefined
       ? null
-      : resolveColumn(file, layout, options.labelColumn, 'labelColumn');
+      : resolveColumn(file, layout, options.labelColumn, '--label-column');
   let features: number[];
   if (options.features !== undefined) {
     features =

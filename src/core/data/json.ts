@@ -25,7 +25,7 @@ export function readJson(
     if (featuresKey !== undefined || labelsKey !== undefined) {
       throw new DataError(
         file,
-        'is a plain JSON array, so featuresKey and labelsKey do not apply; drop them.',
+        'is a plain JSON array, so --features-key and --labels-key do not apply; drop them.',
       );
     }
     return { features: jsonToArray(file, value, 'the array') };
@@ -46,7 +46,7 @@ export function readJson(
       features === undefined ? `one of ${defaultFeatureKeys.join('/')}` : JSON.stringify(features);
     throw new DataError(
       file,
-      `has no features key ${name}; its keys are ${listed}. Choose one with featuresKey.`,
+      `has no features key ${name}; its keys are ${listed}. Choose one with --features-key.`,
     );
   }
   if (labels !== undefined && !(labels in record)) {

@@ -54,7 +54,7 @@ export function readNpzLabels(file: string, bytes: Uint8Array, labelsKey?: strin
   if (key === undefined) {
     throw new DataError(
       file,
-      `has arrays ${listKeys(keys)} and none is named ${defaultLabelKeys.join('/')}; choose one with labelsKey.`,
+      `has arrays ${listKeys(keys)} and none is named ${defaultLabelKeys.join('/')}; choose one with --labels-key.`,
     );
   }
   return readNpzArray(file, bytes, key, keys);

@@ -113,7 +113,7 @@ describe('CSV corpus files', () => {
         skipLines: 1,
         labelColumn: 'PRICE',
       }),
-      /boston_house_prices\.csv: labelColumn: no column named "PRICE"; the header has "CRIM"/,
+      /boston_house_prices\.csv: --label-column: no column named "PRICE"; the header has "CRIM"/,
     );
   });
 });
@@ -287,8 +287,22 @@ describe('CSV errors', () => {
     const file = writeFixture(folder, 'range.csv', '1,2\n3,4\n');
     await assert.rejects(
       loadDataset({ data: file, labelColumn: 7 }),
-      /range\.csv: labelColumn: column 7 is out of range; the file has 2 columns/,
+      /range\.csv: --label-column: column 7 is out of range; the file has 2 columns/,
     );
+  });
+
+  it('rejects bad feature lists', async () => {
+    const file = writeFixture(folder, 'lists.csv', 'a,b,c,d\n1,2,3,4\n');
+    const cases: [string, RegExp][] = [
+      ['a,,b', /lists\.csv: --features: empty entry in "a,,b"/],
+      ['3-1', /lists\.csv: --features: range 3-1 runs backwards; write 1-3/],
+      ['a,0', /lists\.csv: --features: column 0 \("a"\) is listed twice/],
+      ['0-9', /lists\.csv: --features: column 9 is out of range; the file has 4 columns/],
+      ['e', /lists\.csv: --features: no column named "e"; the header has "a", "b", "c", "d"/],
+    ];
+    for (const [features, pattern] of cases) {
+      await assert.rejects(loadDataset({ data: file, features }), pattern, features);
+    }
   });
 
   it('rejects an unclosed quote', async () => {
