@@ -249,7 +249,7 @@ function convertBatchNorm<Ref>(
   const gamma = scale ? queue.shift()! : null;
   const beta = center ? queue.shift()! : null;
   const [movingMean, movingVariance] = queue;
-  const epsilon = typeof config.epsilon === 'number' ? config.epsilon : 1e-3;
+  const epsilon = typeof config.epsilon === 'number' ? shortestFloat32(config.epsilon) : 1e-3;
   const size = movingMean.length;
   return {
     layers: [{ kind: 'batchnorm', name, size, gamma, beta, movingMean, movingVariance, epsilon }],
@@ -319,9 +319,18 @@ export function parseActivation(value: unknown): Activation | null {
   return { name: known };
 }
 
+/**
+ * Returns the shortest decimal with the same float32 value, so that a float32 setting written as
+ * a double (LeakyReLU's 0.20000000298023224) reads as 0.2.
+ */
+export function shortestFloat32(value: number): number {
+  const short = Number(value.toPrecision(7));
+  return Math.fround(short) === Math.fround(value) ? short : value;
+}
+
 function activationLayerOf(className: string, config: Record<string, unknown>): Activation | null {
   const number = (value: unknown, fallback: number) =>
-    typeof value === 'number' ? value : fallback;
+    typeof value === 'number' ? shortestFloat32(value) : fallback;
   switch (className) {
     case 'Activation':
       return parseActivation(config.activation);
@@ -341,7 +350,8 @@ function activationLayerOf(className: string, config: Record<string, unknown>): 
 
 function reluLayerActivation(config: Record<string, unknown>): Activation | null {
   const maxValue = config.max_value ?? null;
-  const slope = typeof config.negative_slope === 'number' ? config.negative_slope : 0;
+  const slope =
+    typeof config.negative_slope === 'number' ? shortestFloat32(config.negative_slope) : 0;
   const threshold = typeof config.threshold === 'number' ? config.threshold : 0;
   if (threshold !== 0) return null;
   if (maxValue === null)
