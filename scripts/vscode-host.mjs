@@ -10,7 +10,7 @@ import * as util from 'node:util';
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 export const cacheRoot = path.join(repoRoot, '.vscode-test');
-/** Where the compiled integration tests go. */
+/** Folder of the compiled integration tests. */
 export const testsOut = path.join(repoRoot, 'out', 'test', 'vscode');
 
 /** Versions proven to build offline here; code-server 4.139.1 requires Node 24. */
@@ -35,7 +35,7 @@ export async function ensureCodeServer() {
   const env = {
     ...process.env,
     PATH: `${path.dirname(node)}${path.delimiter}${process.env.PATH}`,
-    // ~/.npmrc may point node-gyp at the system Node's headers; code-server's modules need Node 24's.
+    // ~/.npmrc may point node-gyp at the system Node's headers, but code-server needs Node 24's.
     npm_config_nodedir: headers,
   };
   await installOnce(codeServerDir, 'code-server', codeServerVersion, env);
@@ -91,7 +91,7 @@ function run(command, args, { cwd, env, logFile, timeoutMs }) {
   });
 }
 
-/** Compiles test/vscode/*.ts to out/test/vscode (one bundle per file; mocha and vscode external). */
+/** Compiles test/vscode/*.ts to out/test/vscode: one bundle per file, mocha and vscode external. */
 export async function buildTests() {
   const esbuild = await import('esbuild');
   const folder = path.join(repoRoot, 'test', 'vscode');
@@ -184,10 +184,15 @@ function serverArgs(scratch, port) {
   const config = path.join(scratch, 'config.yaml');
   fs.writeFileSync(config, `bind-addr: 127.0.0.1:${port}\nauth: none\ncert: false\n`);
   return [
-    '--config', config,
-    '--user-data-dir', path.join(scratch, 'user-data'),
-    '--extensions-dir', path.join(scratch, 'extensions'),
-    '--disable-telemetry', '--disable-update-check', '--disable-getting-started-override',
+    '--config',
+    config,
+    '--user-data-dir',
+    path.join(scratch, 'user-data'),
+    '--extensions-dir',
+    path.join(scratch, 'extensions'),
+    '--disable-telemetry',
+    '--disable-update-check',
+    '--disable-getting-started-override',
   ];
 }
 
@@ -233,7 +238,9 @@ export async function startServer(host, scratch, { smokeDriver = true, trust = f
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
   await stopServer({ child });
-  throw new Error(`code-server did not answer on ${origin} within 60 s; see ${scratch}/server.log`);
+  throw new Error(
+    `code-server did not respond on ${origin} within 60 s; see ${scratch}/server.log`,
+  );
 }
 
 /** Stops code-server and everything it started (it runs in its own process group). */
@@ -262,24 +269,36 @@ export async function launchBrowser(scratch) {
   const { chromium } = await import('playwright-core');
   const executablePath = process.env.PRUNELENS_CHROMIUM ?? '/usr/bin/chromium';
   if (!fs.existsSync(executablePath)) {
-    throw new Error(`${executablePath} not found; install Debian's chromium (apt-get install chromium)`);
+    throw new Error(
+      `${executablePath} not found; install Debian's chromium (apt-get install chromium)`,
+    );
   }
   return chromium.launchPersistentContext(path.join(scratch, 'chrome'), {
     executablePath,
     headless: true,
     viewport: { width: 1400, height: 900 },
     args: [
-      '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync',
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
       '--proxy-server=http://127.0.0.1:9',
     ],
-    env: { ...process.env, XDG_CONFIG_HOME: path.join(scratch, 'xdg'), TMPDIR: path.join(scratch, 'tmp') },
+    env: {
+      ...process.env,
+      XDG_CONFIG_HOME: path.join(scratch, 'xdg'),
+      TMPDIR: path.join(scratch, 'tmp'),
+    },
   });
 }
 
 /**
  * Opens the workbench with a `payload` that loads an extension (optional) and runs a test module
- * in the extension host; resolves with the exit code the workbench reports, or 'timeout'.
+ * in the extension host. Resolves with the exit code the workbench reports, or 'timeout'.
  */
 export async function runTestsInWorkbench(context, server, options) {
   const { folder, testsModule, extensionPath, timeoutMs, onLog = defaultLog } = options;
@@ -305,18 +324,27 @@ export async function runTestsInWorkbench(context, server, options) {
   return { code, page };
 }
 
-/** Workbench messages that say nothing about the tests (connection setup, shutdown cancels). */
+/** Workbench messages unrelated to the tests: connection setup and cancels at shutdown. */
 const noise = new RegExp(
   [
-    '^Ignoring fetching additional builtin', '^Updating additional builtin', '^\\[AccountPolicyGate\\]',
-    'vsda', 'authentication provider', '^Creating a socket', '^Resolving connection token',
-    '^Resolved connection token', '^\\[reconnection-grace-time\\]', '^\\[Service Worker\\]',
-    '^\\[AgentHost', '^Canceled: Canceled',
+    '^Ignoring fetching additional builtin',
+    '^Updating additional builtin',
+    '^\\[AccountPolicyGate\\]',
+    'vsda',
+    'authentication provider',
+    '^Creating a socket',
+    '^Resolving connection token',
+    '^Resolved connection token',
+    '^\\[reconnection-grace-time\\]',
+    '^\\[Service Worker\\]',
+    '^\\[AgentHost',
+    '^Canceled: Canceled',
   ].join('|'),
 );
 
 function defaultLog(type, text) {
-  if (!noise.test(text)) process.stdout.write(`${type === 'error' ? '[host:error] ' : ''}${text}\n`);
+  if (!noise.test(text))
+    process.stdout.write(`${type === 'error' ? '[host:error] ' : ''}${text}\n`);
 }
 
 /** Removes a scratch folder unless the run failed or PRUNELENS_KEEP_SCRATCH is set. */
@@ -328,7 +356,7 @@ export function cleanScratch(scratch, failed) {
   fs.rmSync(scratch, { recursive: true, force: true });
 }
 
-/** Whether to use desktop VS Code through @vscode/test-electron instead of code-server. */
+/** Returns true when the tests should run in desktop VS Code through @vscode/test-electron. */
 export function wantsDesktop() {
   const choice = process.env.PRUNELENS_VSCODE_HOST ?? 'auto';
   if (choice === 'desktop') return true;
@@ -336,6 +364,7 @@ export function wantsDesktop() {
   // auto: desktop only when test-electron already cached a VS Code build, because trying a
   // download from a machine without internet would only fail after a timeout.
   if (!fs.existsSync(cacheRoot)) return false;
-  return fs.readdirSync(cacheRoot).some((name) => name.startsWith('vscode-') && !name.endsWith('.log'));
+  return fs
+    .readdirSync(cacheRoot)
+    .some((name) => name.startsWith('vscode-') && !name.endsWith('.log'));
 }
-

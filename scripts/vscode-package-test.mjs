@@ -30,8 +30,12 @@ const vsix = path.join(repoRoot, 'prunelens.vsix');
 function packageExtension() {
   if (args['skip-package'] && fs.existsSync(vsix)) return;
   log('packaging the extension (npm run package)');
-  const status = spawnSync('npm', ['run', '--silent', 'package'], { cwd: repoRoot, stdio: 'inherit' }).status;
-  if (status !== 0 || !fs.existsSync(vsix)) throw new Error(`npm run package failed (exit ${status})`);
+  const status = spawnSync('npm', ['run', '--silent', 'package'], {
+    cwd: repoRoot,
+    stdio: 'inherit',
+  }).status;
+  if (status !== 0 || !fs.existsSync(vsix))
+    throw new Error(`npm run package failed (exit ${status})`);
 }
 
 /** Writes an extension without code whose only job is to carry extensionTestsPath. */

@@ -35,13 +35,16 @@ const timeoutMs = Number(args['timeout-minutes']) * 60_000;
 async function build() {
   if (!args['skip-build']) {
     log('building the extension');
-    const status = spawnSync(process.execPath, ['esbuild.config.mjs'], { cwd: repoRoot, stdio: 'inherit' }).status;
+    const status = spawnSync(process.execPath, ['esbuild.config.mjs'], {
+      cwd: repoRoot,
+      stdio: 'inherit',
+    }).status;
     if (status !== 0) throw new Error(`the build failed (exit ${status})`);
   }
   await buildTests();
 }
 
-/** Sets the variables the test entry reads; the extension host inherits the server's environment. */
+/** Sets the variables the test entry reads (the extension host inherits them from the server). */
 function setTestEnv(files) {
   if (args.grep) process.env.PRUNELENS_TEST_GREP = args.grep;
   if (files) process.env.PRUNELENS_TEST_FILES = files;
@@ -108,7 +111,8 @@ async function main() {
   }
   if (wantsDesktop()) process.exit(await session('desktop-tests', runDesktop));
   let status = await session('extension-tests', runCodeServer);
-  const untrustedWanted = !args.files || args.files.split(',').some((name) => 'untrusted'.startsWith(name));
+  const untrustedWanted =
+    !args.files || args.files.split(',').some((name) => 'untrusted'.startsWith(name));
   if (status === 0 && untrustedWanted) {
     // Second session: the same entry, in a workspace that is not trusted; only untrusted.test runs.
     status = await session('untrusted-tests', runCodeServer, { trust: true, files: 'untrusted' });

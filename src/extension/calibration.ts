@@ -44,15 +44,23 @@ async function askFormatOptions(file: vscode.Uri): Promise<DataOptions | undefin
   return options;
 }
 
-async function askCsvOptions(file: vscode.Uri, options: DataOptions): Promise<DataOptions | undefined> {
+async function askCsvOptions(
+  file: vscode.Uri,
+  options: DataOptions,
+): Promise<DataOptions | undefined> {
   const bytes = await vscode.workspace.fs.readFile(file);
   const head = new TextDecoder().decode(bytes.subarray(0, 256 * 1024));
   const guess = guessCsvOptions(head);
   if (guess.skipLines > 0) {
     const firstLine = head.split(/\r?\n/)[0].slice(0, 40);
-    const skip = { label: 'Skip the first line', description: `"${firstLine}" looks like a sample count` };
+    const skip = {
+      label: 'Skip the first line',
+      description: `"${firstLine}" looks like a sample count`,
+    };
     const keep = { label: 'Keep the first line' };
-    const choice = await vscode.window.showQuickPick([skip, keep], { title: 'Lines before the header' });
+    const choice = await vscode.window.showQuickPick([skip, keep], {
+      title: 'Lines before the header',
+    });
     if (!choice) return undefined;
     if (choice === skip) options.skipLines = guess.skipLines;
   }
@@ -62,25 +70,44 @@ async function askCsvOptions(file: vscode.Uri, options: DataOptions): Promise<Da
     index,
   }));
   items.unshift(items.splice(guess.labelGuess, 1)[0]);
-  items.push({ label: 'No label column', description: 'evaluate on the model output only', index: -1 });
+  items.push({
+    label: 'No label column',
+    description: 'evaluate on the model output only',
+    index: -1,
+  });
   const label = await vscode.window.showQuickPick(items, { title: 'Label column' });
   if (!label) return undefined;
   if (label.index >= 0) options.labelColumn = guess.hasHeader ? label.label : label.index;
   return options;
 }
 
-async function askLabelFile(file: vscode.Uri, options: DataOptions): Promise<DataOptions | undefined> {
+async function askLabelFile(
+  file: vscode.Uri,
+  options: DataOptions,
+): Promise<DataOptions | undefined> {
   const guessed = guessIdxLabels(file.fsPath);
   const found = guessed && (await exists(vscode.Uri.file(guessed))) ? guessed : undefined;
   const items: (vscode.QuickPickItem & { choice: string })[] = [];
-  if (found) items.push({ label: path.basename(found), description: 'found beside the data', choice: 'found' });
+  if (found)
+    items.push({
+      label: path.basename(found),
+      description: 'found beside the data',
+      choice: 'found',
+    });
   items.push({ label: 'Choose a label file…', choice: 'choose' });
-  items.push({ label: 'No labels', description: 'evaluate on the model output only', choice: 'none' });
+  items.push({
+    label: 'No labels',
+    description: 'evaluate on the model output only',
+    choice: 'none',
+  });
   const picked = await vscode.window.showQuickPick(items, { title: 'Labels' });
   if (!picked) return undefined;
   if (picked.choice === 'found') options.labels = found;
   if (picked.choice === 'choose') {
-    const labels = await vscode.window.showOpenDialog({ defaultUri: vscode.Uri.joinPath(file, '..'), title: 'Label file' });
+    const labels = await vscode.window.showOpenDialog({
+      defaultUri: vscode.Uri.joinPath(file, '..'),
+      title: 'Label file',
+    });
     if (!labels?.[0]) return undefined;
     options.labels = labels[0].fsPath;
   }
@@ -89,15 +116,24 @@ async function askLabelFile(file: vscode.Uri, options: DataOptions): Promise<Dat
 
 type Preprocessing = 'none' | 'pixels' | 'standardize' | 'custom';
 
-async function askPreprocessing(services: Services, options: DataOptions): Promise<DataOptions | undefined> {
+async function askPreprocessing(
+  services: Services,
+  options: DataOptions,
+): Promise<DataOptions | undefined> {
   const items: (vscode.QuickPickItem & { choice: Preprocessing })[] = [
     { label: 'None', description: 'use the values as stored', choice: 'none' },
     { label: 'Scale by 1/255', description: 'images stored as 0-255', choice: 'pixels' },
-    { label: 'Standardize each feature', description: 'mean 0 and standard deviation 1 over this file', choice: 'standardize' },
+    {
+      label: 'Standardize each feature',
+      description: 'mean 0 and standard deviation 1 over this file',
+      choice: 'standardize',
+    },
     { label: 'Custom scale and shift…', description: '(x × scale + shift)', choice: 'custom' },
   ];
   if (dataKindOf(options.data) === 'idx') items.unshift(items.splice(1, 1)[0]);
-  const picked = await vscode.window.showQuickPick(items, { title: 'Preprocessing, as when the model was trained' });
+  const picked = await vscode.window.showQuickPick(items, {
+    title: 'Preprocessing, as when the model was trained',
+  });
   if (!picked) return undefined;
   if (picked.choice === 'pixels') options.scale = 1 / 255;
   if (picked.choice === 'custom') {
@@ -105,7 +141,8 @@ async function askPreprocessing(services: Services, options: DataOptions): Promi
       title: 'Scale and shift',
       prompt: 'Two numbers "scale, shift"; each sample becomes x × scale + shift.',
       value: '1, 0',
-      validateInput: (value) => (parsePair(value) ? undefined : 'Enter two numbers separated by a comma, such as 0.5, -1.'),
+      validateInput: (value) =>
+        parsePair(value) ? undefined : 'Enter two numbers separated by a comma, such as 0.5, -1.',
     });
     const pair = text === undefined ? undefined : parsePair(text);
     if (!pair) return undefined;
@@ -136,7 +173,9 @@ export async function finishDataOptions(
   }
   const limit = readSettings().calibrationSampleLimit;
   if (!result.rows && description.samples > limit) result.rows = [0, limit];
-  services.log.info(`Calibration data: ${description.description}${result.rows ? `; using rows ${result.rows[0]}-${result.rows[1]}` : ''}.`);
+  services.log.info(
+    `Calibration data: ${description.description}${result.rows ? `; using rows ${result.rows[0]}-${result.rows[1]}` : ''}.`,
+  );
   return result;
 }
 

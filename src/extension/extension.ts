@@ -7,7 +7,7 @@ import type { WorkerOptions } from './rpc-protocol';
 import { readSettings } from './settings';
 import { WorkerClient } from './worker-client';
 
-/** What `activate` returns; the integration tests use it to reach the worker and shown errors. */
+/** API returned by `activate`, which the integration tests use to reach the worker and errors. */
 export interface PruneLensApi {
   worker: WorkerClient;
   shownErrors: string[];
@@ -27,27 +27,39 @@ export function activate(context: vscode.ExtensionContext): PruneLensApi {
     log,
     { dispose: () => void services.worker.dispose() },
     ...registerCommands(services),
-    vscode.window.registerCustomEditorProvider(modelEditorViewType, new ModelEditorProvider(services), {
-      webviewOptions: { retainContextWhenHidden: true },
-      supportsMultipleEditorsPerDocument: true,
-    }),
+    vscode.window.registerCustomEditorProvider(
+      modelEditorViewType,
+      new ModelEditorProvider(services),
+      {
+        webviewOptions: { retainContextWhenHidden: true },
+        supportsMultipleEditorsPerDocument: true,
+      },
+    ),
     vscode.workspace.onDidChangeConfiguration((event) => {
       if (!event.affectsConfiguration('prunelens.backend')) return;
       void services.worker.restart(workerOptions(context));
       log.info(`Backend preference changed to ${readSettings().backend}; the worker restarts.`);
     }),
   );
-  log.info(`PruneLens ${context.extension.packageJSON.version} activated (${vscode.env.appHost}, ${vscode.env.remoteName ?? 'local'}).`);
+  log.info(
+    `PruneLens ${context.extension.packageJSON.version} activated (${vscode.env.appHost}, ${vscode.env.remoteName ?? 'local'}).`,
+  );
   return { worker: services.worker, shownErrors: services.shownErrors };
 }
 
-function createWorker(context: vscode.ExtensionContext, log: vscode.LogOutputChannel): WorkerClient {
+function createWorker(
+  context: vscode.ExtensionContext,
+  log: vscode.LogOutputChannel,
+): WorkerClient {
   const script = vscode.Uri.joinPath(context.extensionUri, 'dist', 'worker.js').fsPath;
   return new WorkerClient(script, workerOptions(context), log);
 }
 
 function workerOptions(context: vscode.ExtensionContext): WorkerOptions {
-  return { backend: readSettings().backend, testHooks: context.extensionMode === vscode.ExtensionMode.Test };
+  return {
+    backend: readSettings().backend,
+    testHooks: context.extensionMode === vscode.ExtensionMode.Test,
+  };
 }
 
 /** Called by VS Code on shutdown; the subscriptions stop the worker. */

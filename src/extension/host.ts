@@ -1,4 +1,4 @@
-/** What the commands and the editor share: the log channel, the worker, and common prompts. */
+/** Services the commands and the editor share: the log channel, the worker, and common prompts. */
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { CancelledError, oneLine } from '../core/errors';
@@ -17,7 +17,7 @@ export interface Services {
   untrustedConsent: boolean;
 }
 
-/** Answers a test or a caller can give instead of the prompts they replace. */
+/** Values a test or a caller can pass in place of the prompts they replace. */
 export interface CommonAnswers {
   /** Allow (true) or refuse (false) computation in an untrusted workspace without asking. */
   allowUntrusted?: boolean;
@@ -108,9 +108,15 @@ export function runWithProgress<T>(
         signal: controller.signal,
         onProgress: (event) => {
           const percent = Math.min(100, Math.max(0, Math.round(event.fraction * 100)));
-          progress.report({ increment: Math.max(0, percent - reported), message: `${percent}% ${event.message}` });
+          progress.report({
+            increment: Math.max(0, percent - reported),
+            message: `${percent}% ${event.message}`,
+          });
           reported = Math.max(reported, percent);
-          if (answers.cancelAtFraction !== undefined && event.fraction >= answers.cancelAtFraction) {
+          if (
+            answers.cancelAtFraction !== undefined &&
+            event.fraction >= answers.cancelAtFraction
+          ) {
             controller.abort();
           }
         },

@@ -16,7 +16,7 @@ import type { DataRequest, ModelRequest, ScoreSettings } from '../core/reports';
 import { pruneSettings, type CompareJob, type PruneJob, type SensitivityJob } from './job-requests';
 import type { HandlerContext, RpcHandlers, WorkerOptions } from './rpc-protocol';
 
-/** What `data.describe` returns about a data file loaded with given options. */
+/** Summary of a data file loaded with given options, as `data.describe` returns it. */
 export interface DataDescription {
   samples: number;
   featureCount: number;
@@ -31,7 +31,7 @@ export interface DataDescription {
 export function jobHandlers(options: WorkerOptions): RpcHandlers {
   const backend = options.backend as BackendPreference;
   let backendLogged = false;
-  /** Starts the preferred backend (once) and returns the job options with the signal and progress. */
+  /** Starts the preferred backend once, then returns the job options with signal and progress. */
   const ready = async (context: HandlerContext): Promise<JobOptions> => {
     const info = await initBackend(backend);
     if (!backendLogged) {
@@ -46,9 +46,12 @@ export function jobHandlers(options: WorkerOptions): RpcHandlers {
       await ready(context);
       return runInspect(request);
     },
-    score: async (job: { request: ModelRequest & DataRequest; settings: ScoreSettings }, context: HandlerContext) =>
-      runScore(job.request, job.settings, await ready(context)),
-    prune: async (job: PruneJob, context: HandlerContext) => runPrune(job.request, job.settings, await ready(context)),
+    score: async (
+      job: { request: ModelRequest & DataRequest; settings: ScoreSettings },
+      context: HandlerContext,
+    ) => runScore(job.request, job.settings, await ready(context)),
+    prune: async (job: PruneJob, context: HandlerContext) =>
+      runPrune(job.request, job.settings, await ready(context)),
     evaluate: async (request: ModelRequest & DataRequest, context: HandlerContext) =>
       runEvaluate(request, await ready(context)),
     sensitivity: async (job: SensitivityJob, context: HandlerContext) =>
@@ -56,16 +59,27 @@ export function jobHandlers(options: WorkerOptions): RpcHandlers {
     compare: async (job: CompareJob, context: HandlerContext) => {
       const task = await ready(context);
       const dataset = await loadDataset(job.request.data, { signal: context.signal });
-      const base = pruneSettings({ method: 'ecp', sparsity: 0.5, steps: job.steps, scope: 'global' });
+      const base = pruneSettings({
+        method: 'ecp',
+        sparsity: 0.5,
+        steps: job.steps,
+        scope: 'global',
+      });
       const entries = defaultCompareEntries(dataset.labels !== null, job.steps);
       return runCompare(job.request, { ...base, entries, sparsities: job.sparsities }, task);
     },
-    'data.describe': (params: { data: DataOptions; statistics: boolean }, context: HandlerContext) =>
-      describeData(params.data, params.statistics, context),
+    'data.describe': (
+      params: { data: DataOptions; statistics: boolean },
+      context: HandlerContext,
+    ) => describeData(params.data, params.statistics, context),
   };
 }
 
-async function describeData(options: DataOptions, statistics: boolean, context: HandlerContext): Promise<DataDescription> {
+async function describeData(
+  options: DataOptions,
+  statistics: boolean,
+  context: HandlerContext,
+): Promise<DataDescription> {
   const dataset = await loadDataset(options, context);
   const result: DataDescription = {
     samples: dataset.samples,
@@ -73,12 +87,20 @@ async function describeData(options: DataOptions, statistics: boolean, context: 
     labelKind: dataset.labelKind,
     description: dataset.description,
   };
-  if (statistics) Object.assign(result, featureStatistics(dataset.features, dataset.samples, dataset.featureCount));
+  if (statistics)
+    Object.assign(
+      result,
+      featureStatistics(dataset.features, dataset.samples, dataset.featureCount),
+    );
   return result;
 }
 
 /** Per-feature mean and population standard deviation of a `[samples, features]` matrix. */
-export function featureStatistics(features: Float32Array, samples: number, width: number): { mean: number[]; std: number[] } {
+export function featureStatistics(
+  features: Float32Array,
+  samples: number,
+  width: number,
+): { mean: number[]; std: number[] } {
   const sum = new Float64Array(width);
   const squares = new Float64Array(width);
   for (let row = 0; row < samples; row++) {
@@ -89,6 +111,8 @@ export function featureStatistics(features: Float32Array, samples: number, width
     }
   }
   const mean = Array.from(sum, (total) => total / samples);
-  const std = Array.from(squares, (total, column) => Math.sqrt(Math.max(0, total / samples - mean[column] ** 2)));
+  const std = Array.from(squares, (total, column) =>
+    Math.sqrt(Math.max(0, total / samples - mean[column] ** 2)),
+  );
   return { mean, std };
 }

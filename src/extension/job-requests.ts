@@ -1,6 +1,12 @@
 /** Parameters the host sends to the worker's job methods, and the job settings it derives. */
 import type { PruneRequest } from '../core/jobs';
-import type { DataRequest, MethodName, ModelRequest, PruneSettings, ScoreSettings } from '../core/reports';
+import type {
+  DataRequest,
+  MethodName,
+  ModelRequest,
+  PruneSettings,
+  ScoreSettings,
+} from '../core/reports';
 
 /** Parameters of the worker's `prune` method. */
 export interface PruneJob {

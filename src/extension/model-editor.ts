@@ -32,7 +32,9 @@ export class ModelEditorProvider implements vscode.CustomReadonlyEditorProvider<
       return;
     }
     if (!(await this.panelIsBuilt())) {
-      this.services.log.warn('dist/webview.js is missing (run npm run build); showing the model summary only.');
+      this.services.log.warn(
+        'dist/webview.js is missing (run npm run build); showing the model summary only.',
+      );
       await showSimplePanel(this.services, document.uri, panel);
       return;
     }
@@ -46,7 +48,9 @@ export class ModelEditorProvider implements vscode.CustomReadonlyEditorProvider<
         chooseData: () => this.chooseData(document.uri),
       });
     } catch (error) {
-      this.services.log.error(`The PruneLens panel failed (${oneLine(error)}); showing the summary instead.`);
+      this.services.log.error(
+        `The PruneLens panel failed (${oneLine(error)}); showing the summary instead.`,
+      );
       await showSimplePanel(this.services, document.uri, panel);
     }
   }
@@ -59,7 +63,7 @@ export class ModelEditorProvider implements vscode.CustomReadonlyEditorProvider<
     );
   }
 
-  /** The panel's "choose data" button: the calibration prompts, saved in the recipe. */
+  /** Runs the calibration prompts for the panel's data button and saves the choice in the recipe. */
   private async chooseData(uri: vscode.Uri): Promise<DataOptions | undefined> {
     const recipe = await loadRecipe(uri).catch(() => undefined);
     const data = await chooseCalibrationData(this.services, uri, recipe?.data);

@@ -17,7 +17,7 @@ import { formatPruneReport, formatMetrics } from './report-format';
 import { readSettings } from './settings';
 import { pruneSettings, type PruneJob } from './job-requests';
 
-/** Answers that replace the prompts of Prune Model… (tests and other commands pass them). */
+/** Values that replace the prompts of Prune Model… (tests and other commands pass them). */
 export interface PruneAnswers extends CommonAnswers {
   /** Use the saved recipe without asking (true), or ask every question again (false). */
   useRecipe?: boolean;
@@ -52,12 +52,19 @@ export async function pruneModel(
     settings: pruneSettings(choices),
   };
   const name = path.basename(modelUri.fsPath);
-  services.log.info(`Pruning ${modelUri.fsPath}: ${choices.method}, ${sparsityLabel(choices.sparsity)}% ${choices.scope}, ${choices.steps} step(s), data ${choices.data?.data ?? 'none'}.`);
+  services.log.info(
+    `Pruning ${modelUri.fsPath}: ${choices.method}, ${sparsityLabel(choices.sparsity)}% ${choices.scope}, ${choices.steps} step(s), data ${choices.data?.data ?? 'none'}.`,
+  );
   const title = `Pruning ${name} to ${sparsityLabel(choices.sparsity)}%`;
   const report = await runWithProgress<PruneReport>(services, title, 'prune', job, answers);
-  services.log.info(`Wrote ${report.files.join(', ')} (${report.backend}, ${report.seconds.toFixed(2)} s).`);
+  services.log.info(
+    `Wrote ${report.files.join(', ')} (${report.backend}, ${report.seconds.toFixed(2)} s).`,
+  );
   const reportUri = vscode.Uri.file(reportPathFor(report.output));
-  await vscode.workspace.fs.writeFile(reportUri, new TextEncoder().encode(formatPruneReport(report)));
+  await vscode.workspace.fs.writeFile(
+    reportUri,
+    new TextEncoder().encode(formatPruneReport(report)),
+  );
   void showResult(report, reportUri);
   return report;
 }
@@ -77,7 +84,8 @@ async function collectChoices(
   answers: PruneAnswers,
 ): Promise<PruneChoices | undefined> {
   const recipe = await loadRecipe(modelUri);
-  const scripted = answers.useRecipe === true || choiceKeys.some((key) => answers[key] !== undefined);
+  const scripted =
+    answers.useRecipe === true || choiceKeys.some((key) => answers[key] !== undefined);
   if (scripted) return scriptedChoices(recipe, answers);
   if (recipe && isComplete(recipe)) {
     const useRecipe = await askUseRecipe(recipe);
@@ -101,19 +109,23 @@ async function collectChoices(
 const choiceKeys = ['method', 'sparsity', 'scope', 'steps', 'data'] as const;
 
 /**
- * Choices without prompts: the answers given, then the recipe, then the settings. Used when a
- * caller passes answers, and for "Use saved recipe".
+ * Builds the choices without prompts from the caller's values, then the recipe, then the
+ * settings. Used when a caller passes values, and for "Use saved recipe".
  */
 function scriptedChoices(recipe: Recipe | undefined, answers: PruneAnswers): PruneChoices {
   const settings = readSettings();
   const method = answers.method ?? recipe?.method ?? settings.method;
   const sparsity = answers.sparsity ?? recipe?.sparsity;
   if (sparsity === undefined || !(sparsity > 0 && sparsity < 1)) {
-    throw new UsageError(`Invalid sparsity ${JSON.stringify(sparsity)}; pass a number above 0 and below 1.`);
+    throw new UsageError(
+      `Invalid sparsity ${JSON.stringify(sparsity)}; pass a number above 0 and below 1.`,
+    );
   }
   const data = answers.data ?? recipe?.data;
   if (!data && !dataFreeMethods.includes(method)) {
-    throw new UsageError(`The ${method} method needs calibration data; choose it with Select Calibration Data….`);
+    throw new UsageError(
+      `The ${method} method needs calibration data; choose it with Select Calibration Data….`,
+    );
   }
   return {
     ...recipe,
@@ -127,13 +139,17 @@ function scriptedChoices(recipe: Recipe | undefined, answers: PruneAnswers): Pru
 }
 
 function isComplete(recipe: Recipe): boolean {
-  return recipe.method !== undefined && recipe.sparsity !== undefined &&
-    (recipe.data !== undefined || dataFreeMethods.includes(recipe.method));
+  return (
+    recipe.method !== undefined &&
+    recipe.sparsity !== undefined &&
+    (recipe.data !== undefined || dataFreeMethods.includes(recipe.method))
+  );
 }
 
 /** Asks whether to reuse a complete recipe; undefined when dismissed. */
 async function askUseRecipe(recipe: Recipe): Promise<boolean | undefined> {
-  const summary = `${recipe.method}, ${sparsityLabel(recipe.sparsity ?? 0)}%, ` +
+  const summary =
+    `${recipe.method}, ${sparsityLabel(recipe.sparsity ?? 0)}%, ` +
     `${recipe.steps ?? readSettings().steps} step(s), ${recipe.scope ?? readSettings().scope}` +
     (recipe.data ? `, data ${path.basename(recipe.data.data)}` : '');
   const use = { label: 'Use saved recipe', description: summary };
@@ -172,8 +188,13 @@ async function pickSparsity(previous?: number): Promise<number | undefined> {
     description: value === previous ? 'last used' : undefined,
     value,
   }));
-  items.push({ label: 'Custom…', description: 'a fraction such as 0.85 or a percentage such as 85%' });
-  const picked = await vscode.window.showQuickPick(items, { title: 'Target sparsity (share of dense weights removed)' });
+  items.push({
+    label: 'Custom…',
+    description: 'a fraction such as 0.85 or a percentage such as 85%',
+  });
+  const picked = await vscode.window.showQuickPick(items, {
+    title: 'Target sparsity (share of dense weights removed)',
+  });
   if (!picked) return undefined;
   if (picked.value !== undefined) return picked.value;
   const text = await vscode.window.showInputBox({
@@ -192,8 +213,16 @@ async function pickSparsity(previous?: number): Promise<number | undefined> {
 
 async function pickScope(preferred: 'global' | 'layer'): Promise<'global' | 'layer' | undefined> {
   const items = [
-    { label: 'Global', description: 'one threshold over all dense layers', scope: 'global' as const },
-    { label: 'Per layer', description: 'the same sparsity in every dense layer', scope: 'layer' as const },
+    {
+      label: 'Global',
+      description: 'one threshold over all dense layers',
+      scope: 'global' as const,
+    },
+    {
+      label: 'Per layer',
+      description: 'the same sparsity in every dense layer',
+      scope: 'layer' as const,
+    },
   ];
   if (preferred === 'layer') items.reverse();
   return (await vscode.window.showQuickPick(items, { title: 'Scope' }))?.scope;
@@ -201,7 +230,11 @@ async function pickScope(preferred: 'global' | 'layer'): Promise<'global' | 'lay
 
 async function pickSteps(preferred: number): Promise<number | undefined> {
   const items = [
-    { label: '10 steps (iterative)', description: 'recomputes the scores after each step; best results', steps: 10 },
+    {
+      label: '10 steps (iterative)',
+      description: 'recomputes the scores after each step; best results',
+      steps: 10,
+    },
     { label: '1 step (one-shot)', description: 'fastest', steps: 1 },
   ];
   if (preferred === 1) items.reverse();
@@ -216,10 +249,23 @@ async function pickData(
   saved: DataOptions | undefined,
 ): Promise<DataOptions | undefined | null> {
   const items: (vscode.QuickPickItem & { choice: 'saved' | 'choose' | 'none' })[] = [];
-  if (saved) items.push({ label: `Use ${path.basename(saved.data)}`, description: 'saved in the recipe', choice: 'saved' });
-  items.push({ label: 'Choose a data file…', description: 'CSV, .npy, .npz, JSON, MNIST IDX', choice: 'choose' });
+  if (saved)
+    items.push({
+      label: `Use ${path.basename(saved.data)}`,
+      description: 'saved in the recipe',
+      choice: 'saved',
+    });
+  items.push({
+    label: 'Choose a data file…',
+    description: 'CSV, .npy, .npz, JSON, MNIST IDX',
+    choice: 'choose',
+  });
   if (dataFreeMethods.includes(method)) {
-    items.push({ label: 'No data', description: `${method} needs none, but no metrics are measured`, choice: 'none' });
+    items.push({
+      label: 'No data',
+      description: `${method} needs none, but no metrics are measured`,
+      choice: 'none',
+    });
   }
   const picked = await vscode.window.showQuickPick(items, { title: 'Calibration data' });
   if (!picked) return null;
@@ -228,7 +274,11 @@ async function pickData(
   return (await chooseCalibrationData(services, modelUri, saved)) ?? null;
 }
 
-async function chooseOutput(modelUri: vscode.Uri, sparsity: number, answers: PruneAnswers): Promise<vscode.Uri | undefined> {
+async function chooseOutput(
+  modelUri: vscode.Uri,
+  sparsity: number,
+  answers: PruneAnswers,
+): Promise<vscode.Uri | undefined> {
   const output = vscode.Uri.file(answers.output ?? prunedOutputPath(modelUri.fsPath, sparsity));
   if (!(await exists(output)) || answers.overwrite === true) return output;
   if (answers.overwrite === false) return undefined;
@@ -248,11 +298,13 @@ async function chooseOutput(modelUri: vscode.Uri, sparsity: number, answers: Pru
 async function showResult(report: PruneReport, reportUri: vscode.Uri): Promise<void> {
   const openReport = 'Open Report';
   const reveal = 'Reveal in Explorer';
-  const message = `Pruned to ${sparsityLabel(report.sparsity)}% with ${report.method}: ` +
+  const message =
+    `Pruned to ${sparsityLabel(report.sparsity)}% with ${report.method}: ` +
     `${formatMetrics(report.before.metrics)} → ${formatMetrics(report.after.metrics)}. Saved ${path.basename(report.output)}.`;
   const choice = await vscode.window.showInformationMessage(message, openReport, reveal);
   if (choice === openReport) await vscode.window.showTextDocument(reportUri);
-  if (choice === reveal) await vscode.commands.executeCommand('revealInExplorer', vscode.Uri.file(report.output));
+  if (choice === reveal)
+    await vscode.commands.executeCommand('revealInExplorer', vscode.Uri.file(report.output));
 }
 
 async function exists(uri: vscode.Uri): Promise<boolean> {

@@ -15,7 +15,7 @@ export function isModelFileName(file: string): boolean {
 
 /**
  * Parses a sparsity typed by a user: `0.9`, `90%` or `90` all mean 0.9. Returns the fraction, or
- * a message that says what is accepted.
+ * a message that states what is accepted.
  */
 export function parseSparsity(text: string): number | string {
   const trimmed = text.trim();
@@ -58,7 +58,7 @@ export function recipePathFor(modelPath: string): string {
   return `${modelPath}.prunelens.json`;
 }
 
-/** What the head of a CSV-like file suggests for the data options. */
+/** Data options guessed from the head of a CSV-like file. */
 export interface CsvGuess {
   /** Lines before the header or the first data row. */
   skipLines: number;

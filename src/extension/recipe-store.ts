@@ -31,6 +31,9 @@ export async function saveRecipe(modelUri: vscode.Uri, changes: Partial<Recipe>)
     // An invalid recipe is replaced by the new choices.
   }
   const recipe: Recipe = { ...stored, ...changes, version: 1 };
-  await vscode.workspace.fs.writeFile(uri, new TextEncoder().encode(serializeRecipe(recipe, uri.fsPath)));
+  await vscode.workspace.fs.writeFile(
+    uri,
+    new TextEncoder().encode(serializeRecipe(recipe, uri.fsPath)),
+  );
   return recipe;
 }

@@ -8,7 +8,6 @@ import type { DataOptions } from '../core/data/types';
 import { PruneLensError } from '../core/errors';
 import { methodNames, type MethodName } from '../core/reports';
 
-
 /** The recipe's content. */
 export interface Recipe {
   version: 1;
@@ -32,26 +31,38 @@ export function serializeRecipe(recipe: Recipe, recipeFile: string): string {
   const folder = path.dirname(recipeFile);
   const stored: Recipe = { ...recipe, version: 1 };
   if (recipe.data) stored.data = mapPaths(recipe.data, (file) => relativeTo(folder, file));
-  if (recipe.evalData) stored.evalData = mapPaths(recipe.evalData, (file) => relativeTo(folder, file));
+  if (recipe.evalData)
+    stored.evalData = mapPaths(recipe.evalData, (file) => relativeTo(folder, file));
   return JSON.stringify(stored, null, 2) + '\n';
 }
 
-/** Parses and checks a recipe; data paths become absolute. Throws a one-line error naming the file. */
-export function parseRecipe(text: string, recipeFile: string, methods: readonly string[] = methodNames): Recipe {
+/**
+ * Parses and checks a recipe, making data paths absolute. Throws a one-line error naming the file.
+ */
+export function parseRecipe(
+  text: string,
+  recipeFile: string,
+  methods: readonly string[] = methodNames,
+): Recipe {
   let raw: unknown;
   try {
     raw = JSON.parse(text);
   } catch (error) {
-    throw new PruneLensError(recipeFile, `is not valid JSON (${(error as Error).message}); fix or delete the file.`);
+    throw new PruneLensError(
+      recipeFile,
+      `is not valid JSON (${(error as Error).message}); fix or delete the file.`,
+    );
   }
-  if (!isObject(raw)) throw new PruneLensError(recipeFile, 'must contain a JSON object; fix or delete the file.');
+  if (!isObject(raw))
+    throw new PruneLensError(recipeFile, 'must contain a JSON object; fix or delete the file.');
   const recipe: Recipe = { version: 1 };
   const folder = path.dirname(recipeFile);
   const fail = (message: string): never => {
     throw new PruneLensError(recipeFile, `${message}; fix or delete the file.`);
   };
   if (raw.data !== undefined) recipe.data = parseData(raw.data, folder, 'data', fail);
-  if (raw.evalData !== undefined) recipe.evalData = parseData(raw.evalData, folder, 'evalData', fail);
+  if (raw.evalData !== undefined)
+    recipe.evalData = parseData(raw.evalData, folder, 'evalData', fail);
   if (raw.method !== undefined) {
     if (typeof raw.method !== 'string' || !methods.includes(raw.method)) {
       fail(`"method" is ${JSON.stringify(raw.method)}, expected one of ${methods.join(', ')}`);
@@ -106,7 +117,9 @@ function parseData(
   }
   for (const name of ['scale', 'shift', 'mean', 'std'] as const) {
     const entry = value[name];
-    const valid = entry === undefined || typeof entry === 'number' ||
+    const valid =
+      entry === undefined ||
+      typeof entry === 'number' ||
       (Array.isArray(entry) && entry.every((item) => typeof item === 'number'));
     if (!valid) fail(`"${key}.${name}" must be a number or a list of numbers`);
   }
@@ -137,7 +150,10 @@ function isFraction(value: unknown): boolean {
 
 function isRange(value: unknown): boolean {
   return (
-    Array.isArray(value) && value.length === 2 && value.every(Number.isInteger) &&
-    value[0] >= 0 && value[0] < value[1]
+    Array.isArray(value) &&
+    value.length === 2 &&
+    value.every(Number.isInteger) &&
+    value[0] >= 0 &&
+    value[0] < value[1]
   );
 }

@@ -34,14 +34,25 @@ export function formatPruneReport(report: PruneReport): string {
     '| metric | before | after |',
     '|---|---|---|',
     ...metricNames
-      .filter((name) => report.before.metrics[name] !== undefined || report.after.metrics[name] !== undefined)
-      .map((name) => `| ${name} | ${cell(report.before.metrics[name])} | ${cell(report.after.metrics[name])} |`),
+      .filter(
+        (name) =>
+          report.before.metrics[name] !== undefined || report.after.metrics[name] !== undefined,
+      )
+      .map(
+        (name) =>
+          `| ${name} | ${cell(report.before.metrics[name])} | ${cell(report.after.metrics[name])} |`,
+      ),
     '',
     '| layer | pruned | of | sparsity |',
     '|---|---|---|---|',
-    ...report.layers.map((layer) => `| ${layer.name} | ${layer.pruned} | ${layer.count} | ${sparsityLabel(layer.sparsity)}% |`),
+    ...report.layers.map(
+      (layer) =>
+        `| ${layer.name} | ${layer.pruned} | ${layer.count} | ${sparsityLabel(layer.sparsity)}% |`,
+    ),
     '',
-    ...(report.notes.length > 0 ? ['Notes:', '', ...report.notes.map((note) => `- ${note}`), ''] : []),
+    ...(report.notes.length > 0
+      ? ['Notes:', '', ...report.notes.map((note) => `- ${note}`), '']
+      : []),
     '```json',
     JSON.stringify(report, null, 2),
     '```',
@@ -54,7 +65,8 @@ export function formatPruneReport(report: PruneReport): string {
 export function formatSensitivityReport(model: string, report: SensitivityReport): string {
   const header = `| layer | ${report.sparsities.map((value) => `${sparsityLabel(value)}%`).join(' | ')} |`;
   const rows = report.layers.map(
-    (layer) => `| ${layer.name} | ${layer.values.map((values) => cell(values[report.metric])).join(' | ')} |`,
+    (layer) =>
+      `| ${layer.name} | ${layer.values.map((values) => cell(values[report.metric])).join(' | ')} |`,
   );
   return [
     `# PruneLens: layer sensitivity of ${path.basename(model)}`,
@@ -72,7 +84,8 @@ export function formatSensitivityReport(model: string, report: SensitivityReport
 export function formatCompareReport(model: string, report: CompareReport): string {
   const header = `| method | ${report.sparsities.map((value) => `${sparsityLabel(value)}%`).join(' | ')} |`;
   const rows = report.methods.map(
-    (method) => `| ${method.name} | ${method.results.map((values) => cell(values[report.metric])).join(' | ')} |`,
+    (method) =>
+      `| ${method.name} | ${method.results.map((values) => cell(values[report.metric])).join(' | ')} |`,
   );
   return [
     `# PruneLens: pruning methods on ${path.basename(model)}`,

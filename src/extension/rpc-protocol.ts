@@ -1,6 +1,7 @@
 /**
  * Messages between the extension host and its compute worker. The host sends requests and
- * cancels; the worker answers each request id with progress events and then one result or error.
+ * cancels, and the worker replies to each request id with progress events, then a result or an
+ * error.
  */
 
 /** Host → worker: run `method` with `params`. */
@@ -58,7 +59,7 @@ export interface RpcLog {
 /** Messages the worker sends. */
 export type WorkerMessage = RpcProgress | RpcResult | RpcError | RpcLog;
 
-/** What every handler receives besides its parameters. */
+/** Context every handler receives besides its parameters. */
 export interface HandlerContext {
   signal: AbortSignal;
   onProgress: (event: { fraction: number; message: string }) => void;

@@ -1,4 +1,4 @@
-/** Worker side of the RPC: runs handlers with an AbortSignal and posts progress, results, errors. */
+/** Worker side of the RPC: runs handlers with an AbortSignal and posts progress and outcomes. */
 import type { MessagePort } from 'node:worker_threads';
 import type { HostMessage, RpcErrorData, RpcHandlers, WorkerMessage } from './rpc-protocol';
 
@@ -17,14 +17,19 @@ export function serveRpc(port: MessagePort, handlers: RpcHandlers): void {
     }
     const controller = new AbortController();
     running.set(message.id, controller);
-    void runRequest(message.id, message.method, message.params, controller.signal)
-      .finally(() => running.delete(message.id));
+    void runRequest(message.id, message.method, message.params, controller.signal).finally(() =>
+      running.delete(message.id),
+    );
   });
 
   async function runRequest(id: number, method: string, params: unknown, signal: AbortSignal) {
     const handler = Object.hasOwn(handlers, method) ? handlers[method] : undefined;
     if (!handler) {
-      post({ type: 'error', id, error: { name: 'Error', message: `Unknown worker method "${method}".` } });
+      post({
+        type: 'error',
+        id,
+        error: { name: 'Error', message: `Unknown worker method "${method}".` },
+      });
       return;
     }
     let lastProgress = 0;

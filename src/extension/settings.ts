@@ -26,6 +26,9 @@ export function readSettings(): Settings {
     scope: scope === 'layer' ? 'layer' : 'global',
     backend: ['wasm', 'cpu', 'node'].includes(backend) ? (backend as Settings['backend']) : 'auto',
     confirmLoadAboveMB: Math.max(0, config.get<number>('confirmLoadAboveMB', 200)),
-    calibrationSampleLimit: Math.max(1, Math.round(config.get<number>('calibrationSampleLimit', 2000))),
+    calibrationSampleLimit: Math.max(
+      1,
+      Math.round(config.get<number>('calibrationSampleLimit', 2000)),
+    ),
   };
 }

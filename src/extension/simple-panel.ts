@@ -10,7 +10,11 @@ import type { InspectReport } from '../core/reports';
 import { confirmCompute, runWithProgress, type Services } from './host';
 
 /** Fills `panel` with the summary of the model at `uri`. */
-export async function showSimplePanel(services: Services, uri: vscode.Uri, panel: vscode.WebviewPanel): Promise<void> {
+export async function showSimplePanel(
+  services: Services,
+  uri: vscode.Uri,
+  panel: vscode.WebviewPanel,
+): Promise<void> {
   const name = path.basename(uri.fsPath);
   panel.webview.options = { enableScripts: false, localResourceRoots: [] };
   panel.webview.html = page(panel.webview, name, '<p>Reading the model…</p>');
@@ -19,28 +23,50 @@ export async function showSimplePanel(services: Services, uri: vscode.Uri, panel
       showMessagePanel(panel, uri, notAllowedMessage);
       return;
     }
-    const report = await runWithProgress<InspectReport>(services, `Reading ${name}`, 'inspect', { model: uri.fsPath });
+    const report = await runWithProgress<InspectReport>(services, `Reading ${name}`, 'inspect', {
+      model: uri.fsPath,
+    });
     panel.webview.html = page(panel.webview, name, summaryHtml(report));
   } catch (error) {
     services.log.error(`Could not show ${uri.fsPath}: ${oneLine(error)}`);
-    panel.webview.html = page(panel.webview, name, `<p class="error">${escapeHtml(oneLine(error))}</p>`);
+    panel.webview.html = page(
+      panel.webview,
+      name,
+      `<p class="error">${escapeHtml(oneLine(error))}</p>`,
+    );
   }
 }
 
 /** Message of a panel whose model the user did not allow PruneLens to load. */
-export const notAllowedMessage = 'Not loaded: PruneLens reads this file only after you allow it. Reopen the file to be asked again.';
+export const notAllowedMessage =
+  'Not loaded: PruneLens reads this file only after you allow it. Reopen the file to be asked again.';
 
 /** Shows one line of text in `panel`. */
-export function showMessagePanel(panel: vscode.WebviewPanel, uri: vscode.Uri, message: string): void {
+export function showMessagePanel(
+  panel: vscode.WebviewPanel,
+  uri: vscode.Uri,
+  message: string,
+): void {
   panel.webview.options = { enableScripts: false, localResourceRoots: [] };
-  panel.webview.html = page(panel.webview, path.basename(uri.fsPath), `<p>${escapeHtml(message)}</p>`);
+  panel.webview.html = page(
+    panel.webview,
+    path.basename(uri.fsPath),
+    `<p>${escapeHtml(message)}</p>`,
+  );
 }
 
 function summaryHtml(report: InspectReport): string {
   const rows = report.layers
     .map((layer) => {
       const shape = layer.units !== undefined ? `${layer.inputs ?? '?'} → ${layer.units}` : '';
-      const cells = [layer.name, layer.type, shape, layer.activation ?? '', String(layer.params), layer.note ?? ''];
+      const cells = [
+        layer.name,
+        layer.type,
+        shape,
+        layer.activation ?? '',
+        String(layer.params),
+        layer.note ?? '',
+      ];
       return `<tr>${cells.map((cell) => `<td>${escapeHtml(cell)}</td>`).join('')}</tr>`;
     })
     .join('\n');

@@ -9,7 +9,7 @@ import { CancelledError } from '../core/errors';
 import type { ProgressEvent } from '../core/progress';
 import type { RpcErrorData, WorkerMessage, WorkerOptions } from './rpc-protocol';
 
-/** Where the client writes what happens to the worker. */
+/** Destination of the client's messages about the worker. */
 export interface WorkerLog {
   info(message: string): void;
   warn(message: string): void;
@@ -84,7 +84,10 @@ export class WorkerClient {
     this.options = options;
     const worker = this.worker;
     this.worker = undefined;
-    this.rejectAll(worker, new Error('Stopped because the PruneLens worker restarted with new settings.'));
+    this.rejectAll(
+      worker,
+      new Error('Stopped because the PruneLens worker restarted with new settings.'),
+    );
     await worker?.terminate();
   }
 
@@ -107,7 +110,10 @@ export class WorkerClient {
       this.forget(worker, new Error(`The PruneLens worker failed: ${error.message}`));
     });
     worker.on('exit', (code) => {
-      this.forget(worker, new Error(`The PruneLens worker stopped unexpectedly (exit code ${code}).`));
+      this.forget(
+        worker,
+        new Error(`The PruneLens worker stopped unexpectedly (exit code ${code}).`),
+      );
     });
     this.worker = worker;
     return worker;
@@ -143,12 +149,17 @@ export class WorkerClient {
 
   private restartAfterStuckCancel(id: number, entry: Pending): void {
     if (!this.pending.has(id)) return;
-    this.log.warn(`"${entry.method}" did not stop within ${cancelGraceMs} ms of Cancel; restarting the worker.`);
+    this.log.warn(
+      `"${entry.method}" did not stop within ${cancelGraceMs} ms of Cancel; restarting the worker.`,
+    );
     this.settle(id, entry);
     entry.reject(new CancelledError());
     const stuck = entry.worker;
     if (this.worker === stuck) this.worker = undefined;
-    this.rejectAll(stuck, new Error('Stopped because the PruneLens worker was restarted after a Cancel.'));
+    this.rejectAll(
+      stuck,
+      new Error('Stopped because the PruneLens worker was restarted after a Cancel.'),
+    );
     void stuck.terminate();
   }
 

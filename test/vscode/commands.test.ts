@@ -17,12 +17,19 @@ describe('commands', () => {
 
   it('inspects a corpus model', async () => {
     const model = copyFromCorpus('inspect', irisModel);
-    const report = await vscode.commands.executeCommand<InspectReport>('prunelens.inspectModel', model, { open: false });
+    const report = await vscode.commands.executeCommand<InspectReport>(
+      'prunelens.inspectModel',
+      model,
+      { open: false },
+    );
     assert.ok(report, 'no report');
     assert.equal(report.format, 'keras-h5');
     assert.equal(report.params, 2499);
     const dense = report.layers.filter((layer) => layer.units !== undefined);
-    assert.deepEqual(dense.map((layer) => layer.units), [64, 32, 3]);
+    assert.deepEqual(
+      dense.map((layer) => layer.units),
+      [64, 32, 3],
+    );
   });
 
   it('opens the model editor from inspect', async () => {
@@ -34,10 +41,14 @@ describe('commands', () => {
 
   it('saves calibration data in the recipe', async () => {
     const model = copyFromCorpus('data', irisModel);
-    const data = await vscode.commands.executeCommand<DataOptions>('prunelens.selectCalibrationData', model, {
-      data: irisData(),
-      standardize: true,
-    });
+    const data = await vscode.commands.executeCommand<DataOptions>(
+      'prunelens.selectCalibrationData',
+      model,
+      {
+        data: irisData(),
+        standardize: true,
+      },
+    );
     assert.ok(data, 'no data options returned');
     assert.equal(data.mean && (data.mean as number[]).length, 4);
     assert.equal(data.std && (data.std as number[]).length, 4);
@@ -54,34 +65,50 @@ describe('commands', () => {
     const recipe = JSON.parse(fs.readFileSync(uri.fsPath, 'utf8'));
     assert.equal(recipe.method, 'ecp');
     assert.equal(recipe.steps, 10);
-    await waitFor(() => vscode.window.activeTextEditor?.document.uri.fsPath === uri.fsPath, 5000, 'the recipe editor');
+    await waitFor(
+      () => vscode.window.activeTextEditor?.document.uri.fsPath === uri.fsPath,
+      5000,
+      'the recipe editor',
+    );
     await vscode.commands.executeCommand('workbench.action.closeAllEditors');
   });
 
   it('analyzes layer sensitivity', async () => {
     const model = copyFromCorpus('sensitivity', irisModel);
-    const report = await vscode.commands.executeCommand<SensitivityReport>('prunelens.analyzeSensitivity', model, {
-      data: irisData(),
-      method: 'magnitude',
-      open: false,
-    });
+    const report = await vscode.commands.executeCommand<SensitivityReport>(
+      'prunelens.analyzeSensitivity',
+      model,
+      {
+        data: irisData(),
+        method: 'magnitude',
+        open: false,
+      },
+    );
     assert.ok(report, `no report; errors: ${api.shownErrors.join(' | ')}`);
     assert.equal(report.metric, 'accuracy');
-    assert.deepEqual(report.layers.map((layer) => layer.name), ['dense_9', 'dense_10', 'dense_11']);
+    assert.deepEqual(
+      report.layers.map((layer) => layer.name),
+      ['dense_9', 'dense_10', 'dense_11'],
+    );
     for (const layer of report.layers) assert.equal(layer.values.length, report.sparsities.length);
   });
 
   it('compares pruning methods', async () => {
     const model = copyFromCorpus('compare', irisModel);
-    const report = await vscode.commands.executeCommand<CompareReport>('prunelens.compareMethods', model, {
-      data: irisData(),
-      open: false,
-    });
+    const report = await vscode.commands.executeCommand<CompareReport>(
+      'prunelens.compareMethods',
+      model,
+      {
+        data: irisData(),
+        open: false,
+      },
+    );
     assert.ok(report, `no report; errors: ${api.shownErrors.join(' | ')}`);
     const methods = report.methods.map((entry) => entry.method);
     assert.ok(methods.includes('ecp'), `methods: ${methods.join(', ')}`);
     assert.ok(methods.includes('magnitude'));
-    for (const entry of report.methods) assert.equal(entry.results.length, report.sparsities.length);
+    for (const entry of report.methods)
+      assert.equal(entry.results.length, report.sparsities.length);
   });
 
   it('shows an error for a broken file', async () => {
@@ -89,7 +116,11 @@ describe('commands', () => {
     const broken = path.join(folder, 'broken.h5');
     fs.writeFileSync(broken, 'not an HDF5 file at all\n'.repeat(20));
     const before = api.shownErrors.length;
-    const result = await vscode.commands.executeCommand('prunelens.inspectModel', vscode.Uri.file(broken), { open: false });
+    const result = await vscode.commands.executeCommand(
+      'prunelens.inspectModel',
+      vscode.Uri.file(broken),
+      { open: false },
+    );
     assert.equal(result, undefined);
     assert.equal(api.shownErrors.length, before + 1);
     assert.match(api.shownErrors[before], /broken\.h5/);
@@ -100,7 +131,9 @@ describe('commands', () => {
     const file = path.join(folder, 'model.json');
     fs.writeFileSync(file, JSON.stringify({ hello: 'world' }));
     const before = api.shownErrors.length;
-    await vscode.commands.executeCommand('prunelens.inspectModel', vscode.Uri.file(file), { open: false });
+    await vscode.commands.executeCommand('prunelens.inspectModel', vscode.Uri.file(file), {
+      open: false,
+    });
     assert.match(api.shownErrors[before] ?? '', /model\.json.*(JSON|TensorFlow\.js)/);
   });
 });

@@ -5,7 +5,9 @@ import { activateExtension, copyFromCorpus, waitFor } from './helpers';
 function customTab(model: vscode.Uri): vscode.Tab | undefined {
   return vscode.window.tabGroups.all
     .flatMap((group) => group.tabs)
-    .find((tab) => tab.input instanceof vscode.TabInputCustom && tab.input.uri.fsPath === model.fsPath);
+    .find(
+      (tab) => tab.input instanceof vscode.TabInputCustom && tab.input.uri.fsPath === model.fsPath,
+    );
 }
 
 describe('model editor', () => {
@@ -37,7 +39,11 @@ describe('model editor', () => {
       'tfjs-layers-maternal-health-mlp/group1-shard1of1.bin',
     );
     await vscode.commands.executeCommand('vscode.open', model);
-    await waitFor(() => vscode.window.activeTextEditor?.document.uri.fsPath === model.fsPath, 10_000, 'the text editor');
+    await waitFor(
+      () => vscode.window.activeTextEditor?.document.uri.fsPath === model.fsPath,
+      10_000,
+      'the text editor',
+    );
     assert.equal(customTab(model), undefined);
     await vscode.commands.executeCommand('vscode.openWith', model, 'prunelens.modelEditor');
     await waitFor(() => customTab(model) !== undefined, 15_000, 'the model editor');

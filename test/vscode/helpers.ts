@@ -1,4 +1,4 @@
-/** Shared helpers of the integration tests: corpus paths, a scratch workspace, the extension API. */
+/** Helpers of the integration tests: corpus paths, a scratch workspace, the extension API. */
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -33,7 +33,7 @@ export function freshFolder(label: string): string {
   return fs.mkdtempSync(path.join(workspaceRoot(), `${label}-`));
 }
 
-/** Copies corpus files into a fresh workspace folder (the corpus is read-only) and returns the first. */
+/** Copies corpus files into a fresh workspace folder (the corpus is read-only); returns the first. */
 export function copyFromCorpus(label: string, ...relative: string[]): vscode.Uri {
   const folder = freshFolder(label);
   const copies = relative.map((file) => {
@@ -45,12 +45,16 @@ export function copyFromCorpus(label: string, ...relative: string[]): vscode.Uri
   return vscode.Uri.file(copies[0]);
 }
 
-/** Iris calibration data as a data option (scikit-learn's CSV: a count line, label in column 4). */
+/** Returns data options for iris (scikit-learn's CSV: a count line, then the label in column 4). */
 export function irisData() {
-  return { data: path.join(corpus, 'data', 'sklearn-iris', 'iris.csv'), skipLines: 1, labelColumn: 4 };
+  return {
+    data: path.join(corpus, 'data', 'sklearn-iris', 'iris.csv'),
+    skipLines: 1,
+    labelColumn: 4,
+  };
 }
 
-/** The first 1,000 MNIST test digits scaled to [0, 1]. */
+/** Returns data options for the first 1,000 MNIST test digits, scaled to [0, 1]. */
 export function mnistData() {
   const folder = path.join(corpus, 'data', 'mnist-test');
   return {
@@ -62,7 +66,11 @@ export function mnistData() {
 }
 
 /** Polls `check` every 50 ms until it returns true or `timeoutMs` passes. */
-export async function waitFor(check: () => boolean, timeoutMs: number, what: string): Promise<void> {
+export async function waitFor(
+  check: () => boolean,
+  timeoutMs: number,
+  what: string,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!check()) {
     if (Date.now() > deadline) assert.fail(`timed out after ${timeoutMs} ms waiting for ${what}`);

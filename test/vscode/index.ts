@@ -28,7 +28,7 @@ export function runMocha(files: string[]): Promise<void> {
   });
 }
 
-/** Returns the files beside this module that end with `suffix`, filtered by PRUNELENS_TEST_FILES. */
+/** Returns the files beside this module ending with `suffix`, filtered by PRUNELENS_TEST_FILES. */
 export function testFiles(suffix: string): string[] {
   const only = process.env.PRUNELENS_TEST_FILES?.split(',').filter(Boolean);
   return fs

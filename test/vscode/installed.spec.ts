@@ -23,23 +23,36 @@ describe('installed package', () => {
   it('is installed from the vsix', () => {
     const extension = vscode.extensions.getExtension(extensionId);
     assert.ok(extension, `${extensionId} is not installed`);
-    assert.notEqual(path.resolve(extension.extensionPath), repoRoot, 'loaded from the repository, not the .vsix');
+    assert.notEqual(
+      path.resolve(extension.extensionPath),
+      repoRoot,
+      'loaded from the repository, not the .vsix',
+    );
     assert.equal(path.basename(path.dirname(extension.extensionPath)), 'extensions');
     assert.ok(fs.existsSync(path.join(extension.extensionPath, 'dist', 'worker.js')));
-    assert.ok(fs.existsSync(path.join(extension.extensionPath, 'dist', 'tfjs-backend-wasm-simd.wasm')));
+    assert.ok(
+      fs.existsSync(path.join(extension.extensionPath, 'dist', 'tfjs-backend-wasm-simd.wasm')),
+    );
     assert.ok(!fs.existsSync(path.join(extension.extensionPath, 'src')), 'sources were packaged');
-    assert.ok(!fs.existsSync(path.join(extension.extensionPath, 'node_modules')), 'node_modules were packaged');
+    assert.ok(
+      !fs.existsSync(path.join(extension.extensionPath, 'node_modules')),
+      'node_modules were packaged',
+    );
   });
 
   it('prunes the iris model to 90%', async () => {
     const api = await activateExtension();
     const model = copyFromCorpus('package', 'keras-h5-iris-mlp/iris_model.h5');
-    const report = await vscode.commands.executeCommand<PruneReport>('prunelens.pruneModel', model, {
-      method: 'ecp',
-      sparsity: 0.9,
-      steps: 10,
-      data: irisData(),
-    });
+    const report = await vscode.commands.executeCommand<PruneReport>(
+      'prunelens.pruneModel',
+      model,
+      {
+        method: 'ecp',
+        sparsity: 0.9,
+        steps: 10,
+        data: irisData(),
+      },
+    );
     assert.ok(report, `no report; errors: ${api.shownErrors.join(' | ')}`);
     const output = path.join(path.dirname(model.fsPath), 'iris_model.pruned-90.h5');
     assert.equal(report.output, output);
@@ -47,7 +60,8 @@ describe('installed package', () => {
     const inspected = await api.worker.request<InspectReport>('inspect', { model: output });
     assert.ok(Math.abs(inspected.sparsity - 0.9) < 0.001, `file has ${inspected.sparsity} zeros`);
     const independent = zeroFractionWithH5py(output);
-    if (independent === undefined) console.log('      (h5py not available; skipped the independent zero count)');
+    if (independent === undefined)
+      console.log('      (h5py not available; skipped the independent zero count)');
     else assert.ok(Math.abs(independent - 0.9) < 0.001, `h5py counts ${independent} zeros`);
   });
 });

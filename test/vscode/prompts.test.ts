@@ -10,7 +10,10 @@ import { activateExtension, copyFromCorpus, irisData } from './helpers';
  * Runs a command that shows quick picks and accepts the highlighted (first) item of each, as a
  * user pressing Enter would, until the command settles.
  */
-async function acceptEveryPrompt<T>(command: Thenable<T>, timeoutMs: number): Promise<{ value: T; accepted: number }> {
+async function acceptEveryPrompt<T>(
+  command: Thenable<T>,
+  timeoutMs: number,
+): Promise<{ value: T; accepted: number }> {
   let settled = false;
   const result = Promise.resolve(command).finally(() => (settled = true));
   let accepted = 0;
@@ -53,7 +56,14 @@ describe('prune prompts', () => {
     const model = copyFromCorpus('prompts-recipe', 'keras-h5-iris-mlp/iris_model.h5');
     fs.writeFileSync(
       `${model.fsPath}.prunelens.json`,
-      JSON.stringify({ version: 1, method: 'obd', sparsity: 0.6, steps: 2, scope: 'global', data: irisData() }),
+      JSON.stringify({
+        version: 1,
+        method: 'obd',
+        sparsity: 0.6,
+        steps: 2,
+        scope: 'global',
+        data: irisData(),
+      }),
     );
     const { value: report } = await acceptEveryPrompt(
       vscode.commands.executeCommand<PruneReport>('prunelens.pruneModel', model),

@@ -23,28 +23,41 @@ describe('prune model', () => {
 
   it('prunes by magnitude without data', async () => {
     const model = copyFromCorpus('magnitude', irisModel);
-    const report = await vscode.commands.executeCommand<PruneReport>('prunelens.pruneModel', model, {
-      method: 'magnitude',
-      sparsity: 0.5,
-    });
+    const report = await vscode.commands.executeCommand<PruneReport>(
+      'prunelens.pruneModel',
+      model,
+      {
+        method: 'magnitude',
+        sparsity: 0.5,
+      },
+    );
     assert.ok(report, `no report; errors: ${api.shownErrors.join(' | ')}`);
     const expected = path.join(path.dirname(model.fsPath), 'iris_model.pruned-50.h5');
     assert.equal(report.output, expected);
     assert.ok(fs.existsSync(expected));
     assert.ok(Math.abs((await zeroFraction(api, expected)) - 0.5) < 0.001);
-    assert.ok(Math.abs((await zeroFraction(api, model.fsPath)) - 0) < 0.001, 'the original changed');
-    assert.ok(fs.existsSync(path.join(path.dirname(model.fsPath), 'iris_model.pruned-50.report.md')));
+    assert.ok(
+      Math.abs((await zeroFraction(api, model.fsPath)) - 0) < 0.001,
+      'the original changed',
+    );
+    assert.ok(
+      fs.existsSync(path.join(path.dirname(model.fsPath), 'iris_model.pruned-50.report.md')),
+    );
   });
 
   it('prunes with ECP and data', async () => {
     const model = copyFromCorpus('ecp', irisModel);
-    const report = await vscode.commands.executeCommand<PruneReport>('prunelens.pruneModel', model, {
-      method: 'ecp',
-      sparsity: 0.8,
-      steps: 3,
-      scope: 'global',
-      data: irisData(),
-    });
+    const report = await vscode.commands.executeCommand<PruneReport>(
+      'prunelens.pruneModel',
+      model,
+      {
+        method: 'ecp',
+        sparsity: 0.8,
+        steps: 3,
+        scope: 'global',
+        data: irisData(),
+      },
+    );
     assert.ok(report, `no report; errors: ${api.shownErrors.join(' | ')}`);
     assert.equal(report.method, 'ecp');
     assert.equal(report.steps, 3);
@@ -58,18 +71,51 @@ describe('prune model', () => {
     assert.equal(recipe.data.labelColumn, 4);
   });
 
+  it('prunes a TF.js model.json', async () => {
+    const model = copyFromCorpus(
+      'tfjs',
+      'tfjs-layers-maternal-health-mlp/model.json',
+      'tfjs-layers-maternal-health-mlp/group1-shard1of1.bin',
+    );
+    const report = await vscode.commands.executeCommand<PruneReport>(
+      'prunelens.pruneModel',
+      model,
+      {
+        method: 'magnitude',
+        sparsity: 0.7,
+      },
+    );
+    assert.ok(report, `no report; errors: ${api.shownErrors.join(' | ')}`);
+    assert.equal(path.basename(report.output), 'model.pruned-70.json');
+    assert.ok(report.files.length >= 2, `files: ${report.files.join(', ')}`);
+    for (const file of report.files) assert.ok(fs.existsSync(file), `${file} was not written`);
+    assert.ok(Math.abs((await zeroFraction(api, report.output)) - 0.7) < 0.001);
+  });
+
   it('reuses the saved recipe', async () => {
     const model = copyFromCorpus('reuse', irisModel);
     fs.writeFileSync(
       `${model.fsPath}.prunelens.json`,
-      JSON.stringify({ version: 1, method: 'wanda', sparsity: 0.7, steps: 1, scope: 'layer', data: { ...irisData() } }),
+      JSON.stringify({
+        version: 1,
+        method: 'wanda',
+        sparsity: 0.7,
+        steps: 1,
+        scope: 'layer',
+        data: { ...irisData() },
+      }),
     );
-    const report = await vscode.commands.executeCommand<PruneReport>('prunelens.pruneModel', model, { useRecipe: true });
+    const report = await vscode.commands.executeCommand<PruneReport>(
+      'prunelens.pruneModel',
+      model,
+      { useRecipe: true },
+    );
     assert.ok(report, `no report; errors: ${api.shownErrors.join(' | ')}`);
     assert.equal(report.method, 'wanda');
     assert.equal(report.scope, 'layer');
     assert.equal(path.basename(report.output), 'iris_model.pruned-70.h5');
-    for (const layer of report.layers) assert.ok(Math.abs(layer.sparsity - 0.7) < 0.02, `${layer.name}: ${layer.sparsity}`);
+    for (const layer of report.layers)
+      assert.ok(Math.abs(layer.sparsity - 0.7) < 0.02, `${layer.name}: ${layer.sparsity}`);
   });
 
   it('keeps an existing output unless allowed', async () => {
@@ -98,7 +144,11 @@ describe('prune model', () => {
       cancelAtFraction: 0.2,
     });
     assert.equal(report, undefined);
-    assert.deepEqual(api.shownErrors.slice(errorsBefore), [], 'the prune failed instead of being cancelled');
+    assert.deepEqual(
+      api.shownErrors.slice(errorsBefore),
+      [],
+      'the prune failed instead of being cancelled',
+    );
     assert.ok(Date.now() - started < 60_000);
     const outputs = fs.readdirSync(folder).filter((name) => name.includes('pruned'));
     assert.deepEqual(outputs, []);
@@ -129,9 +179,18 @@ describe('prune model', () => {
     });
     try {
       await new Promise((resolve) => setTimeout(resolve, 300));
-      const recipe = await vscode.commands.executeCommand<vscode.Uri>('prunelens.openRecipe', other, { open: false });
-      assert.ok(recipe && fs.existsSync(recipe.fsPath));
-      assert.equal(pruneDone, false, 'the prune finished before the other command; use a longer prune');
+      const recipe = await vscode.commands.executeCommand<vscode.Uri>(
+        'prunelens.openRecipe',
+        other,
+        { open: false },
+      );
+      assert.ok(recipe, 'Open Recipe returned nothing');
+      assert.ok(fs.existsSync(recipe.fsPath));
+      assert.equal(
+        pruneDone,
+        false,
+        'the prune finished before the other command; use a longer prune',
+      );
       const report = await prune;
       assert.ok(report, `no report; errors: ${api.shownErrors.join(' | ')}`);
       assert.ok(Math.abs((await zeroFraction(api, report.output)) - 0.9) < 0.001);

@@ -27,10 +27,14 @@ describe('untrusted workspace', () => {
   it('computes after consent', async () => {
     await activateExtension();
     const model = copyFromCorpus('untrusted-allowed', 'keras-h5-iris-mlp/iris_model.h5');
-    const report = await vscode.commands.executeCommand<InspectReport>('prunelens.inspectModel', model, {
-      allowUntrusted: true,
-      open: false,
-    });
+    const report = await vscode.commands.executeCommand<InspectReport>(
+      'prunelens.inspectModel',
+      model,
+      {
+        allowUntrusted: true,
+        open: false,
+      },
+    );
     assert.equal(report?.params, 2499);
   });
 });

@@ -39,12 +39,19 @@ describe('worker', () => {
 
   it('reports progress events', async () => {
     const fractions: number[] = [];
-    await api.worker.request('test.wait', { ms: 400 }, { onProgress: (event) => fractions.push(event.fraction) });
+    await api.worker.request(
+      'test.wait',
+      { ms: 400 },
+      { onProgress: (event) => fractions.push(event.fraction) },
+    );
     assert.ok(fractions.length >= 3, `only ${fractions.length} progress events`);
     assert.ok(fractions.every((value, index) => index === 0 || value >= fractions[index - 1]));
   });
 
   it('rejects an unknown method', async () => {
-    await assert.rejects(api.worker.request('no.such.method', {}), /Unknown worker method "no\.such\.method"/);
+    await assert.rejects(
+      api.worker.request('no.such.method', {}),
+      /Unknown worker method "no\.such\.method"/,
+    );
   });
 });

@@ -48,7 +48,16 @@ describe('output names', () => {
   });
 
   it('recognizes model files', () => {
-    for (const name of ['a.h5', 'B.KERAS', 'c.onnx', 'd.safetensors', 'e.pt', 'f.pth', 'g.save', 'dir/model.json']) {
+    for (const name of [
+      'a.h5',
+      'B.KERAS',
+      'c.onnx',
+      'd.safetensors',
+      'e.pt',
+      'f.pth',
+      'g.save',
+      'dir/model.json',
+    ]) {
       assert.ok(isModelFileName(name), name);
     }
     for (const name of ['weights.json', 'a.csv', 'h5']) assert.ok(!isModelFileName(name), name);
@@ -66,7 +75,10 @@ describe('guessCsvOptions', () => {
   });
 
   it('finds the header after a count line', () => {
-    const text = fs.readFileSync(path.join(corpusData, 'sklearn-boston', 'boston_house_prices.csv'), 'utf8');
+    const text = fs.readFileSync(
+      path.join(corpusData, 'sklearn-boston', 'boston_house_prices.csv'),
+      'utf8',
+    );
     const guess = guessCsvOptions(text);
     assert.equal(guess.skipLines, 1);
     assert.equal(guess.hasHeader, true);

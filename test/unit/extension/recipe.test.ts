@@ -7,7 +7,12 @@ const recipeFile = '/work/models/iris.h5.prunelens.json';
 describe('recipe', () => {
   it('stores data paths relative to the recipe', () => {
     const text = serializeRecipe(
-      { version: 1, method: 'ecp', sparsity: 0.9, data: { data: '/work/data/iris.csv', labels: '/work/models/y.npy', skipLines: 1 } },
+      {
+        version: 1,
+        method: 'ecp',
+        sparsity: 0.9,
+        data: { data: '/work/data/iris.csv', labels: '/work/models/y.npy', skipLines: 1 },
+      },
       recipeFile,
     );
     const stored = JSON.parse(text);
@@ -31,7 +36,10 @@ describe('recipe', () => {
   });
 
   it('rejects invalid JSON naming the file', () => {
-    assert.throws(() => parseRecipe('{', recipeFile), /iris\.h5\.prunelens\.json: is not valid JSON.*fix or delete/);
+    assert.throws(
+      () => parseRecipe('{', recipeFile),
+      /iris\.h5\.prunelens\.json: is not valid JSON.*fix or delete/,
+    );
   });
 
   it('rejects invalid values', () => {
@@ -47,7 +55,11 @@ describe('recipe', () => {
       [[1, 2], /must contain a JSON object/],
     ];
     for (const [value, pattern] of cases) {
-      assert.throws(() => parseRecipe(JSON.stringify(value), recipeFile), pattern, JSON.stringify(value));
+      assert.throws(
+        () => parseRecipe(JSON.stringify(value), recipeFile),
+        pattern,
+        JSON.stringify(value),
+      );
     }
   });
 });

@@ -26,7 +26,11 @@ describe('WorkerClient', () => {
 
   it('relays progress and logs', async () => {
     const fractions: number[] = [];
-    const value = await client.request('count', { to: 3 }, { onProgress: (event) => fractions.push(event.fraction) });
+    const value = await client.request(
+      'count',
+      { to: 3 },
+      { onProgress: (event) => fractions.push(event.fraction) },
+    );
     assert.equal(value, 3);
     assert.ok(fractions.length >= 1);
     assert.equal(fractions[fractions.length - 1], 1);
@@ -58,7 +62,8 @@ describe('WorkerClient', () => {
     setTimeout(() => controller.abort(), 100);
     await assert.rejects(pending, { name: 'CancelledError' });
     const elapsed = Date.now() - started;
-    assert.ok(elapsed >= 1000 && elapsed < 2000, `took ${elapsed} ms`);
+    assert.ok(elapsed >= 1000, `took ${elapsed} ms`);
+    assert.ok(elapsed < 2000, `took ${elapsed} ms`);
     assert.ok(lines.some((line) => /did not stop within 1000 ms/.test(line)));
     assert.deepEqual(await client.request('echo', 'again'), 'again');
     assert.equal(client.startedWorkers, workersBefore + 1);
@@ -70,6 +75,8 @@ describe('WorkerClient', () => {
   });
 
   it('rejects an already aborted signal', async () => {
-    await assert.rejects(client.request('echo', 1, { signal: AbortSignal.abort() }), { name: 'CancelledError' });
+    await assert.rejects(client.request('echo', 1, { signal: AbortSignal.abort() }), {
+      name: 'CancelledError',
+    });
   });
 });
