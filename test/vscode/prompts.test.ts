@@ -2,6 +2,7 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
+import type { DataOptions } from '../../src/core/data/types';
 import type { PruneReport } from '../../src/core/reports';
 import type { PruneLensApi } from '../../src/extension/extension';
 import { activateExtension, copyFromCorpus, irisData } from './helpers';
@@ -73,5 +74,23 @@ describe('prune prompts', () => {
     assert.equal(report.method, 'obd');
     assert.equal(report.steps, 2);
     assert.equal(path.basename(report.output), 'iris_model.pruned-60.h5');
+  });
+
+  it('walks the calibration data prompts', async () => {
+    const model = copyFromCorpus('prompts-data', 'keras-h5-iris-mlp/iris_model.h5');
+    const recipeFile = `${model.fsPath}.prunelens.json`;
+    // The file dialog opens on the recipe's data file, so accepting it chooses that file again.
+    fs.writeFileSync(recipeFile, JSON.stringify({ version: 1, data: { data: irisData().data } }));
+    const { value: data } = await acceptEveryPrompt(
+      vscode.commands.executeCommand<DataOptions>('prunelens.selectCalibrationData', model),
+      60_000,
+    );
+    assert.ok(data, `no data options; errors: ${api.shownErrors.join(' | ')}`);
+    assert.equal(data.data, irisData().data);
+    assert.equal(data.skipLines, 1);
+    assert.equal(data.labelColumn, 4);
+    assert.equal(data.scale, undefined);
+    const recipe = JSON.parse(fs.readFileSync(recipeFile, 'utf8'));
+    assert.equal(recipe.data.labelColumn, 4);
   });
 });
