@@ -20,7 +20,7 @@ export interface CsvOptions {
   features?: string;
   /**
    * Reads a separate labels file: one column, whose first row is kept as data because a header
-   * cannot be told from a text label until the whole column is known.
+   * and a text label look alike until the whole column is read.
    */
   singleColumn?: boolean;
 }
@@ -302,7 +302,7 @@ function fieldError(
   return new DataError(file, `${where}: ${JSON.stringify(field)} is not a number; ${fix}${hint}.`);
 }
 
-/** Suggests --skip-lines for a bad first record in a file without a header: it may be a preamble. */
+/** Suggests --skip-lines for a bad first record in a file without a header, which may be a preamble. */
 function skipHint(selection: Selection, line: number): string {
   if (line !== selection.firstDataLine) return '';
   return `, or if line ${line} is not data, skip it with --skip-lines ${line}`;

@@ -67,6 +67,8 @@ function mapTextLabels(texts: string[]): Labels {
   return { values, width: 1, kind: 'class', classNames, classCount: classNames.length };
 }
 
+// NOTE: integer regression targets (for example effort in hours) also count as classes, as in
+// scikit-learn's type_of_target; callers pass kind 'value' for those.
 function numericLabels(file: string, values: ArrayLike<number>, kind?: 'class' | 'value'): Labels {
   let integers = true;
   for (let index = 0; index < values.length && integers; index++) {

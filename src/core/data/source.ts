@@ -104,6 +104,12 @@ function rejectKnownBinary(file: string, bytes: Uint8Array): void {
   if (startsWith(bytes, [0x89, 0x48, 0x44, 0x46])) {
     throw new DataError(file, `is an HDF5 file (a Keras model?), not data; ${expected}.`);
   }
+  if (startsWith(bytes, [0xff, 0xfe]) || startsWith(bytes, [0xfe, 0xff])) {
+    throw new DataError(
+      file,
+      'is UTF-16 text; save it as UTF-8 (CSV UTF-8 in spreadsheet programs).',
+    );
+  }
   const head = bytes.subarray(0, 4096);
   if (head.includes(0)) {
     throw new DataError(file, `is a binary file of an unknown format; ${expected}.`);

@@ -17,7 +17,10 @@ export interface DataOptions {
   shift?: number | number[];
   mean?: number | number[];
   std?: number | number[];
-  /** Half-open range of sample indices `[start, end)`, applied after loading. */
+  /**
+   * Half-open range of sample indices `[start, end)`, applied after loading; an end of Infinity
+   * means "to the last sample".
+   */
   rows?: [number, number];
   /** Name of the features array inside an `.npz` file (default: `x`, `X`, `data`, or the first). */
   featuresKey?: string;

@@ -333,6 +333,14 @@ describe('CSV errors', () => {
     );
   });
 
+  it('rejects UTF-16 text', async () => {
+    const file = writeFixture(folder, 'utf16.csv', Buffer.from('\ufeffa,b\n1,2\n', 'utf16le'));
+    await assert.rejects(
+      loadDataset({ data: file }),
+      /utf16\.csv: is UTF-16 text; save it as UTF-8/,
+    );
+  });
+
   it('keeps every message on one line', async () => {
     const file = writeFixture(folder, 'multiline.csv', 'a,b\n1,"x\ny"\n');
     await assert.rejects(
