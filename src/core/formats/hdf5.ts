@@ -102,7 +102,14 @@ export async function readFloatDataset(dataset: H5Dataset, file: string): Promis
   const metadata = dataset.metadata;
   const dtype = floatDtypeOf(dataset, file);
   const shape = metadata.shape ?? [];
-  const bytes = await readRawBytes(dataset);
+  let bytes: Uint8Array;
+  try {
+    bytes = await readRawBytes(dataset);
+  } catch (error) {
+    throw new ModelFormatError(file, `cannot read dataset ${dataset.path}; the file is damaged.`, {
+      cause: error,
+    });
+  }
   return { path: dataset.path, shape, dtype, values: decodeFloats(bytes, dtype) };
 }
 
@@ -117,7 +124,17 @@ export async function writeFloatDataset(dataset: H5Dataset, values: Float32Array
       `cannot write ${values.length} values into dataset ${dataset.path} of shape [${shape}].`,
     );
   }
-  await writeRawBytes(dataset, encodeFloats(values, dtype));
+  try {
+    await writeRawBytes(dataset, encodeFloats(values, dtype));
+  } catch (error) {
+    throw new ModelFormatError(
+      file,
+      `writing dataset ${dataset.path} failed (${firstLine(error)}).`,
+      {
+        cause: error,
+      },
+    );
+  }
 }
 
 const floatDtypeBySize: Record<number, FloatDtype | undefined> = {
@@ -127,6 +144,11 @@ const floatDtypeBySize: Record<number, FloatDtype | undefined> = {
 };
 
 const bytesPerFloat: Record<FloatDtype, number> = { float16: 2, float32: 4, float64: 8 };
+
+function firstLine(error: unknown): string {
+  const text = error instanceof Error ? error.message : String(error);
+  return text.trim().split('\n')[0];
+}
 
 function floatDtypeOf(dataset: H5Dataset, file: string): FloatDtype {
   const { type, size, littleEndian } = dataset.metadata;

@@ -430,6 +430,58 @@ print(json.dumps({'use_bias': config['config']['layers'][2]['config']['use_bias'
   });
 });
 
+describe('Keras HDF5 compressed datasets', () => {
+  const makeScript = String.raw`
+import sys, json, h5py, numpy as np
+config = {'class_name': 'Sequential', 'config': {'name': 't', 'layers': [
+  {'class_name': 'Dense', 'config': {'name': 'd', 'units': 64, 'batch_input_shape': [None, 64], 'use_bias': False}}]}}
+with h5py.File(sys.argv[1], 'w') as f:
+    f.attrs['model_config'] = json.dumps(config)
+    g = f.create_group('model_weights').create_group('d')
+    g.attrs['weight_names'] = [b'd/kernel:0']
+    data = np.arange(64 * 64, dtype='f4').reshape(64, 64) / 100
+    g.create_dataset('d/kernel:0', data=data, chunks=(16, 64), compression='gzip')
+print('{}')
+`;
+
+  it('round-trips a gzip dataset', async (context) => {
+    if (!findH5pyPython()) return context.skip(noH5pyMessage);
+    const file = path.join(scratch, 'gzip.h5');
+    runPythonJson(makeScript, [file]);
+    const model = await kerasH5Format.open(file);
+    const [layer] = denseLayers(model.network);
+    // Stored [inputs, units]: (input 1, unit 0) is value 64 / 100.
+    assert.equal(layer.kernel[1], Math.fround(0.64));
+    const network = cloneNetwork(model.network);
+    denseLayers(network)[0].kernel.fill(0, 0, 64);
+    const out = path.join(scratch, 'gzip-out.h5');
+    await model.save(network, out);
+    const diff = runPythonJson(compareH5Script, [file, out]);
+    assert.deepEqual(diff, { changed: ['/model_weights/d/d/kernel:0'], problems: [] });
+    const reopened = denseLayers((await kerasH5Format.open(out)).network)[0];
+    assert.ok(reopened.kernel.subarray(0, 64).every((value) => value === 0));
+    assert.deepEqual(reopened.kernel.subarray(64), layer.kernel.subarray(64));
+  });
+
+  it('rejects damaged compressed data', async (context) => {
+    if (!findH5pyPython()) return context.skip(noH5pyMessage);
+    const file = path.join(scratch, 'damaged.h5');
+    runPythonJson(makeScript, [file]);
+    const bytes = await fs.readFile(file);
+    // The compressed chunks are written last; flipping their bits breaks inflation.
+    for (let i = bytes.length - 4000; i < bytes.length - 200; i++) bytes[i] ^= 0x5a;
+    await fs.writeFile(file, bytes);
+    await assert.rejects(kerasH5Format.open(file), (error: Error) => {
+      assert.equal(error.name, 'ModelFormatError');
+      assert.match(
+        error.message,
+        /damaged\.h5: cannot read dataset \/model_weights\/d\/d\/kernel:0; the file is damaged\./,
+      );
+      return true;
+    });
+  });
+});
+
 describe('Keras HDF5 errors', () => {
   it('rejects a truncated file', async () => {
     const source = await fs.readFile(corpusPath('keras-h5-iris-mlp/iris_model.h5'));
