@@ -191,8 +191,24 @@ function writeElement(
   }
 }
 
+/** Returns true when the view's values are native float32 laid out row-major. */
+function isContiguousFloat32(view: StridedView): boolean {
+  const strides = contiguousStrides(view.shape);
+  const nativeLittleEndian = new Uint8Array(Uint16Array.of(1).buffer)[0] === 1;
+  return (
+    view.dtype === 'F32' &&
+    view.littleEndian === nativeLittleEndian &&
+    view.shape.every((size, axis) => size === 1 || view.strides[axis] === strides[axis])
+  );
+}
+
 /** Reads the view's values as float32, in row-major order of its shape. */
 export function readView(view: StridedView): Float32Array {
+  if (isContiguousFloat32(view)) {
+    const start = view.bytes.byteOffset + view.offset * 4;
+    const count = view.shape.reduce((product, size) => product * size, 1);
+    return new Float32Array(view.bytes.buffer.slice(start, start + count * 4));
+  }
   const data = dataViewOf(view.bytes);
   const indices = elementIndices(view);
   const values = new Float32Array(indices.length);

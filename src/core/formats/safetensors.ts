@@ -235,13 +235,15 @@ function viewOf(file: string, entry: SafetensorsEntry, data: Uint8Array): Stride
 /** Opens a safetensors model. */
 async function openSafetensors(file: string, options: OpenOptions = {}): Promise<LoadedModel> {
   throwIfCancelled(options.signal);
-  const { header } = await readHeader(file);
+  const { header, size } = await readHeader(file);
   const bytes = new Uint8Array(await fs.readFile(file));
+  if (bytes.length !== size) {
+    throw new ModelFormatError(file, 'changed while it was being read; open it again.');
+  }
   const data = bytes.subarray(header.headerBytes);
   const source = tensorSource(file, header, data);
   const architecture = await resolveArchitecture(file, source, options);
   const notes = [...architecture.notes];
-  if (header.metadata === null) notes.push('The file has no __metadata__ entry; none is written.');
   return {
     format: 'safetensors',
     path: file,

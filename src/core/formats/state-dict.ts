@@ -341,7 +341,8 @@ export function bindingFor(
   bias: TensorInfo | null,
   transposed: boolean,
 ): DenseBinding {
-  const newBiasName = prefix ? `${prefix}.bias` : `${weight.name}.bias`;
+  const bare = weight.name === 'weight' || weight.name === 'kernel';
+  const newBiasName = prefix ? `${prefix}.bias` : bare ? 'bias' : `${weight.name}.bias`;
   return { weight: weight.name, bias: bias ? bias.name : null, transposed, newBiasName };
 }
 
@@ -378,7 +379,7 @@ export function transpose(values: Float32Array, rows: number, columns: number): 
 
 /**
  * Collects the tensors to write for a changed network: every bound dense weight and bias, and a
- * new bias tensor where a layer without one now has a nonzero bias. Throws when the network no
+ * new bias tensor where a layer without one now has a bias. Throws when the network no
  * longer matches the loaded one.
  */
 export function collectChanges(
@@ -410,7 +411,7 @@ export function collectChanges(
     if (!layer.bias) continue;
     if (binding.bias) {
       changes.updates.set(binding.bias, layer.bias);
-    } else if (layer.bias.some((value) => value !== 0)) {
+    } else {
       changes.additions.push({
         name: binding.newBiasName,
         after: binding.weight,
