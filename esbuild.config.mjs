@@ -32,6 +32,9 @@ const builds = [
     target: 'node20',
     // vscode is provided by the host; tfjs-node is optional and loaded only when installed.
     external: ['vscode', '@tensorflow/tfjs-node'],
+    // h5wasm is an ES module that calls createRequire(import.meta.url); CommonJS has no import.meta.
+    define: { 'import.meta.url': 'importMetaUrl' },
+    banner: { js: "const importMetaUrl = require('url').pathToFileURL(__filename).href;" },
   },
 ];
 if (fs.existsSync('webview/main.ts')) {

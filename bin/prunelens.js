@@ -3,9 +3,13 @@
 const fs = require('node:fs');
 const path = require('node:path');
 const bundled = path.join(__dirname, '..', 'dist', 'cli.js');
+let cli;
 if (fs.existsSync(bundled)) {
-  require(bundled);
+  cli = require(bundled);
 } else {
   require('tsx/cjs');
-  require(path.join(__dirname, '..', 'src', 'cli', 'main.ts'));
+  cli = require(path.join(__dirname, '..', 'src', 'cli', 'main.ts'));
 }
+cli.main(process.argv).then((code) => {
+  process.exitCode = code;
+});

@@ -1,5 +1,6 @@
 /**
- * Evaluation: the mean squared change of the final output against the unpruned model, and the
+ * Evaluation: the squared change of the final output against the unpruned model (summed over
+ * the outputs, averaged over the samples, as `output_mse`), and the
  * task metrics when labels exist (accuracy and cross-entropy for classifiers with a softmax, a
  * single sigmoid unit, or logits with class labels; MSE and MAE for regressors).
  */
@@ -112,7 +113,7 @@ function toMetrics(sums: Float64Array, kind: TaskKind, runtime: Runtime, dataset
   const samples = dataset.samples;
   const values = samples * runtime.outputSize;
   const metrics: Metrics = {};
-  if (compared) metrics.output_mse = sums[0] / values;
+  if (compared) metrics.output_mse = sums[0] / samples;
   if (kind === 'classification') {
     metrics.accuracy = sums[1] / samples;
     metrics.cross_entropy = sums[2] / samples;

@@ -89,13 +89,17 @@ export interface PruneHooks {
   canAddBias(layerName: string): boolean;
 }
 
-/** Prunes a copy of `network` to the target sparsity; the input is not changed. */
+/**
+ * Prunes a copy of `network` to the target sparsity; the input is not changed. `initialScores`,
+ * when given, are the scores of `network` itself and replace the first step's scoring.
+ */
 export async function pruneNetwork(
   network: Network,
   dataset: Dataset | null,
   settings: PruneSettings,
   hooks: PruneHooks,
   task: TaskOptions = {},
+  initialScores?: LayerScores[],
 ): Promise<PruneOutcome> {
   checkSparsity(settings.sparsity, 'sparsity');
   checkDataFor(settings.method, network, dataset);
@@ -112,7 +116,10 @@ export async function pruneNetwork(
   for (let step = 1; step <= steps; step++) {
     throwIfCancelled(task.signal);
     const progress = subProgress(task.onProgress, (step - 1) / steps, step / steps);
-    const outcome = await scoreNetwork(pruned, dataset, settings, { signal: task.signal, onProgress: progress });
+    const outcome =
+      step === 1 && initialScores
+        ? { layers: initialScores, notes: [] }
+        : await scoreNetwork(pruned, dataset, settings, { signal: task.signal, onProgress: progress });
     scores = outcome.layers;
     if (step === 1) notes.push(...outcome.notes);
     selection.forEach((layer, index) => (layer.importance = scores[index].importance));

@@ -101,6 +101,13 @@ function ecpScores(
       }
     }
   }
+  const refined = stats.refined;
+  if (refined) {
+    refined.index.forEach((k, p) => {
+      importance[k] = (layer.kernel[k] * layer.kernel[k] * refined.spread[p]) / samples;
+      compensation[k] = refined.mean[p];
+    });
+  }
   return { importance, compensation };
 }
 

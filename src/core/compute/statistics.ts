@@ -10,6 +10,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { Dataset } from '../data/types';
 import { checkpoint, type TaskOptions } from '../progress';
 import type { ReferenceOutput } from '../reports';
+import { refineCancelledPairs, type SensitivityVisitor } from './refine';
 import type { Runtime, Trace } from './runtime';
 
 /** Which sums to collect. */
@@ -34,6 +35,21 @@ export interface LayerStatistics {
   inputSum: Float64Array;
   inputSquareSum: Float64Array;
   lossGradient: Float64Array;
+  /**
+   * Pairs `(i, j)` whose spread `Σ s a'² − (Σ s a')² / Σ s` cancelled badly in float32,
+   * recomputed in float64 around their own weighted mean (see refine.ts).
+   */
+  refined?: RefinedPairs;
+}
+
+/** Float64 moments of selected weight positions, centred on each pair's own weighted mean. */
+export interface RefinedPairs {
+  /** Row-major positions `i * inputs + j`. */
+  index: Uint32Array;
+  /** `Σ s (a − μ)² − (Σ s (a − μ))² / Σ s`. */
+  spread: Float64Array;
+  /** `E[s a] / E[s]`. */
+  mean: Float64Array;
 }
 
 /** Statistics of every dense layer over `samples` calibration samples. */
@@ -78,6 +94,9 @@ export async function collectStatistics(
       });
       await checkpoint(options.signal);
     }
+    if (needs.sensitivity) {
+      await refineCancelledPairs(layers, (visit) => replayBatches(runtime, dataset, probes, options, batchSize, visit), options.signal);
+    }
   } finally {
     probes.dispose();
   }
@@ -86,6 +105,36 @@ export async function collectStatistics(
     layers,
     probes: probeCount < outputs ? { count: probeCount, seed: options.seed } : undefined,
   };
+}
+
+/** Runs forward and backward again over every batch and hands each layer's `s` and `a` to `visit`. */
+async function replayBatches(
+  runtime: Runtime,
+  dataset: Dataset,
+  probes: tf.Tensor2D,
+  options: StatisticsOptions,
+  batchSize: number,
+  visit: SensitivityVisitor,
+): Promise<void> {
+  for (let start = 0; start < dataset.samples; start += batchSize) {
+    const end = Math.min(dataset.samples, start + batchSize);
+    const perLayer = tf.tidy(() => {
+      const trace = runtime.trace(batchOf(dataset, start, end));
+      const collected: [tf.Tensor2D, tf.Tensor2D][] = [];
+      backward(runtime, trace, outputGradients(runtime, trace, probes, options.reference), (index, g) => {
+        collected[index] = [sensitivityOf(g, probes.shape[0], end - start), trace.inputs[index]];
+      });
+      return collected;
+    });
+    perLayer.forEach(([s, a], index) => visit(index, end - start, s.dataSync() as Float32Array, a.dataSync() as Float32Array));
+    tf.dispose(perLayer.flat());
+    await checkpoint(options.signal);
+  }
+}
+
+/** Returns `s = Σ_probes g²` as `[batch, units]` from `g` of shape `[probes * batch, units]`. */
+function sensitivityOf(g: tf.Tensor2D, probes: number, batch: number): tf.Tensor2D {
+  return tf.sum(tf.square(tf.reshape(g, [probes, batch, g.shape[1]])), 0) as tf.Tensor2D;
 }
 
 function emptyStatistics(units: number, inputs: number, needs: StatisticsNeeds): LayerStatistics {
@@ -140,10 +189,7 @@ function accumulateBatch(
     const collected: tf.Tensor[][] = layers.map(() => []);
     if (needs.sensitivity) {
       backward(runtime, trace, outputGradients(runtime, trace, probes, reference), (index, g) => {
-        const count = probes.shape[0];
-        const batch = end - start;
-        const units = g.shape[1];
-        const s = tf.sum(tf.square(tf.reshape(g, [count, batch, units])), 0) as tf.Tensor2D;
+        const s = sensitivityOf(g, probes.shape[0], end - start);
         collected[index].push(...sensitivitySums(s, trace.inputs[index], layers[index], start === 0));
       });
     }

@@ -1,0 +1,184 @@
+/** Turns the CLI's option values into the core's requests and settings. */
+import type { Command } from 'commander';
+import { UsageError } from '../core/errors';
+import type { DataOptions } from '../core/data/types';
+import type { ActivationName } from '../core/model';
+import {
+  methodNames,
+  type DataRequest,
+  type MethodName,
+  type ModelRequest,
+  type PruneSettings,
+  type ReferenceOutput,
+  type ScoreSettings,
+} from '../core/reports';
+
+/** Option values as commander returns them. */
+export type RawOptions = Record<string, string | boolean | undefined>;
+
+/** Adds the data options every data-taking command shares. */
+export function addDataOptions(command: Command, required: boolean): Command {
+  const dataFlag = '--data <file>';
+  const dataHelp = 'calibration data: CSV, .npy, .npz, JSON or MNIST IDX (.gz too)';
+  if (required) command.requiredOption(dataFlag, dataHelp);
+  else command.option(dataFlag, dataHelp);
+  return command
+    .option('--label-column <name|index>', 'CSV label column, by header name or zero-based index')
+    .option('--features <columns>', 'CSV feature columns: names or indices, comma-separated, ranges like 0-12 (default: all but the label)')
+    .option('--skip-lines <n>', 'CSV lines before the header (scikit-learn files have one count line)')
+    .option('--labels <file>', 'separate label file (IDX labels, .npy, CSV or JSON)')
+    .option('--features-key <name>', 'features array inside an .npz file')
+    .option('--labels-key <name>', 'labels array inside an .npz file')
+    .option('--scale <x>', 'preprocessing (x * scale + shift - mean) / std: a number or one per feature, comma-separated')
+    .option('--shift <x>', 'added after scaling: a number or one per feature')
+    .option('--mean <x>', 'subtracted after shifting: a number or one per feature')
+    .option('--std <x>', 'divisor after subtracting the mean: a number or one per feature')
+    .option('--rows <start:end>', 'calibration samples to use, half-open, for example 0:2000')
+    .option('--eval-rows <start:end>', 'evaluate on these samples of the same data file')
+    .option('--eval-data <file>', 'evaluate on another file, read with the same data options')
+    .option('--eval-labels <file>', 'label file of --eval-data (IDX)');
+}
+
+/** Adds the model-loading options. */
+export function addModelOptions(command: Command): Command {
+  return command
+    .option('--activation <name>', 'activation between dense layers for safetensors and PyTorch files without an architecture (default relu)')
+    .option('--architecture <file>', 'architecture file (JSON or YAML) for weights-only models')
+    .option('--backend <name>', 'TensorFlow.js backend: auto, node, wasm or cpu', 'auto');
+}
+
+/** Adds the scoring options. */
+export function addScoreOptions(command: Command, defaultMethod: string): Command {
+  return command
+    .option('--method <name>', `scoring method: ${methodNames.join(', ')}`, defaultMethod)
+    .option('--reference <output>', 'sensitivities on the logits (default) or the final output', 'logits')
+    .option('--seed <n>', 'seed of random scores and random probe vectors', '0')
+    .option('--batch-size <n>', 'samples per batch of the streamed statistics', '1024');
+}
+
+/** Builds the model request. */
+export function modelRequest(model: string, options: RawOptions): ModelRequest {
+  return {
+    model,
+    activation: options.activation as ActivationName | undefined,
+    architecture: options.architecture as string | undefined,
+  };
+}
+
+/** Builds the data request, or undefined when no data was given. */
+export function dataRequest(options: RawOptions): DataRequest | undefined {
+  if (typeof options.data !== 'string') return undefined;
+  const data = dataOptions(options.data, options);
+  const request: DataRequest = { data };
+  if (typeof options.evalRows === 'string') request.evalRows = parseRange(options.evalRows, '--eval-rows');
+  if (typeof options.evalData === 'string') {
+    request.evalData = { ...dataOptions(options.evalData, options), rows: undefined };
+    if (typeof options.evalLabels === 'string') request.evalData.labels = options.evalLabels;
+  }
+  return request;
+}
+
+function dataOptions(file: string, options: RawOptions): DataOptions {
+  const text = (name: string) => (typeof options[name] === 'string' ? (options[name] as string) : undefined);
+  const labelColumn = text('labelColumn');
+  return {
+    data: file,
+    labelColumn: labelColumn !== undefined && /^\d+$/.test(labelColumn) ? Number(labelColumn) : labelColumn,
+    features: text('features'),
+    skipLines: text('skipLines') !== undefined ? parseInteger(text('skipLines') as string, '--skip-lines', 0) : undefined,
+    labels: text('labels'),
+    featuresKey: text('featuresKey'),
+    labelsKey: text('labelsKey'),
+    scale: numberList(text('scale'), '--scale'),
+    shift: numberList(text('shift'), '--shift'),
+    mean: numberList(text('mean'), '--mean'),
+    std: numberList(text('std'), '--std'),
+    rows: text('rows') !== undefined ? parseRange(text('rows') as string, '--rows') : undefined,
+  };
+}
+
+/** Builds scoring settings. */
+export function scoreSettings(options: RawOptions): ScoreSettings {
+  return {
+    method: parseMethod(String(options.method)),
+    reference: parseChoice(String(options.reference), ['logits', 'output'], '--reference') as ReferenceOutput,
+    seed: parseInteger(String(options.seed), '--seed', 0),
+    batchSize: parseInteger(String(options.batchSize), '--batch-size', 1),
+  };
+}
+
+/** Builds pruning settings. */
+export function pruneSettings(options: RawOptions): PruneSettings {
+  return {
+    ...scoreSettings(options),
+    sparsity: parseFraction(String(options.sparsity), '--sparsity'),
+    steps: parseInteger(String(options.steps), '--steps', 1),
+    scope: parseChoice(String(options.scope), ['global', 'layer'], '--scope') as 'global' | 'layer',
+    maxLayerSparsity: parseFraction(String(options.maxLayerSparsity), '--max-layer-sparsity'),
+    missingBias: parseChoice(String(options.missingBias), ['add', 'skip'], '--missing-bias') as 'add' | 'skip',
+    layerSparsity: typeof options.layerSparsity === 'string' ? parseLayerSparsity(options.layerSparsity) : undefined,
+  };
+}
+
+/** Parses a method name. */
+export function parseMethod(text: string): MethodName {
+  return parseChoice(text, methodNames, '--method') as MethodName;
+}
+
+function parseChoice(text: string, choices: readonly string[], option: string): string {
+  if (!choices.includes(text)) throw new UsageError(`${option} must be one of ${choices.join(', ')}, got '${text}'.`);
+  return text;
+}
+
+/** Parses a fraction in [0, 1]; also accepts a percentage such as `90%`. */
+export function parseFraction(text: string, option: string): number {
+  const percent = text.trim().endsWith('%');
+  const value = Number(percent ? text.trim().slice(0, -1) : text);
+  const fraction = percent ? value / 100 : value;
+  if (text.trim() === '' || !Number.isFinite(fraction) || fraction < 0 || fraction > 1) {
+    throw new UsageError(`${option} must be a fraction between 0 and 1 (or a percentage such as 90%), got '${text}'.`);
+  }
+  return fraction;
+}
+
+/** Parses a comma-separated list of fractions. */
+export function parseFractionList(text: string, option: string): number[] {
+  return text.split(',').map((part) => parseFraction(part.trim(), option));
+}
+
+function parseInteger(text: string, option: string, minimum: number): number {
+  const value = Number(text);
+  if (!Number.isInteger(value) || value < minimum) {
+    throw new UsageError(`${option} must be a whole number of at least ${minimum}, got '${text}'.`);
+  }
+  return value;
+}
+
+/** Parses `START:END` into a half-open range. */
+export function parseRange(text: string, option: string): [number, number] {
+  const match = /^\s*(\d+)\s*:\s*(\d+)\s*$/.exec(text);
+  if (!match || Number(match[1]) >= Number(match[2])) {
+    throw new UsageError(`${option} must be START:END with START < END, for example 0:2000, got '${text}'.`);
+  }
+  return [Number(match[1]), Number(match[2])];
+}
+
+function numberList(text: string | undefined, option: string): number | number[] | undefined {
+  if (text === undefined) return undefined;
+  const values = text.split(',').map((part) => Number(part.trim()));
+  if (values.some((value) => !Number.isFinite(value)) || text.trim() === '') {
+    throw new UsageError(`${option} must be a number or comma-separated numbers, got '${text}'.`);
+  }
+  return values.length === 1 ? values[0] : values;
+}
+
+function parseLayerSparsity(text: string): Record<string, number> {
+  const entries = text.split(',').map((part) => {
+    const [name, value] = part.split('=');
+    if (!name || value === undefined) {
+      throw new UsageError(`--layer-sparsity must look like dense=0.5,dense_1=0.8, got '${text}'.`);
+    }
+    return [name.trim(), parseFraction(value, '--layer-sparsity')] as const;
+  });
+  return Object.fromEntries(entries);
+}

@@ -1,0 +1,94 @@
+/**
+ * Float64 recomputation of the ECP moments where float32 sums cancelled. The spread
+ * `Σ s a'² − (Σ s a')² / Σ s` loses precision when unit `i`'s weighted mean of input `j`
+ * lies far from the input's shift compared with its spread (a unit that is active only on
+ * samples where the input is nearly constant). Those pairs are found from the first pass and
+ * summed again in float64 around their own weighted mean `μ = E[s a] / E[s]`, which cancels
+ * nothing.
+ */
+import { checkpoint } from '../progress';
+import type { LayerStatistics } from './statistics';
+
+/** Called per batch and layer with `s` (`[batch, units]`) and the layer input (`[batch, inputs]`). */
+export type SensitivityVisitor = (layer: number, batch: number, s: Float32Array, a: Float32Array) => void;
+
+/**
+ * Pairs whose shifted second moment exceeds the spread by more than this factor are refined;
+ * float32 sums carry a relative error near 1e-7 per term, so at this ratio the spread is still
+ * good to about 1e-5 relative before refinement.
+ */
+const cancellationRatio = 100;
+
+/** Finds the badly cancelled pairs of every layer and, if any, replays the data to refine them. */
+export async function refineCancelledPairs(
+  layers: LayerStatistics[],
+  replay: (visit: SensitivityVisitor) => Promise<void>,
+  signal: AbortSignal | undefined,
+): Promise<void> {
+  const selected = layers.map(findCancelledPairs);
+  if (selected.every((index) => index.length === 0)) return;
+  const sums = selected.map((index) => ({
+    index,
+    mean: meansOf(layers, selected, index),
+    weight: new Float64Array(index.length),
+    first: new Float64Array(index.length),
+    second: new Float64Array(index.length),
+  }));
+  await replay((layer, batch, s, a) => {
+    const { index, mean, weight, first, second } = sums[layer];
+    const { units, inputs } = layers[layer];
+    for (let p = 0; p < index.length; p++) {
+      const i = Math.floor(index[p] / inputs);
+      const j = index[p] % inputs;
+      let w = 0;
+      let f = 0;
+      let q = 0;
+      for (let n = 0; n < batch; n++) {
+        const sn = s[n * units + i];
+        const d = a[n * inputs + j] - mean[p];
+        w += sn;
+        f += sn * d;
+        q += sn * d * d;
+      }
+      weight[p] += w;
+      first[p] += f;
+      second[p] += q;
+    }
+  });
+  await checkpoint(signal);
+  sums.forEach(({ index, mean, weight, first, second }, layer) => {
+    if (index.length === 0) return;
+    const spread = new Float64Array(index.length);
+    const refinedMean = new Float64Array(index.length);
+    for (let p = 0; p < index.length; p++) {
+      spread[p] = weight[p] > 0 ? Math.max(0, second[p] - (first[p] * first[p]) / weight[p]) : 0;
+      refinedMean[p] = weight[p] > 0 ? mean[p] + first[p] / weight[p] : 0;
+    }
+    layers[layer].refined = { index, spread, mean: refinedMean };
+  });
+}
+
+/** Returns the positions whose spread cancelled by more than `cancellationRatio`. */
+function findCancelledPairs(stats: LayerStatistics): Uint32Array {
+  const { units, inputs, m0, m1, m2 } = stats;
+  const found: number[] = [];
+  for (let i = 0; i < units; i++) {
+    if (!(m0[i] > 0)) continue;
+    for (let j = 0; j < inputs; j++) {
+      const k = i * inputs + j;
+      const spread = m2[k] - (m1[k] * m1[k]) / m0[i];
+      const mean = m1[k] / m0[i] + stats.shift[j];
+      const meanCancelled = Math.abs(mean) * cancellationRatio < Math.abs(stats.shift[j]);
+      if (m2[k] > 0 && (spread * cancellationRatio < m2[k] || meanCancelled)) found.push(k);
+    }
+  }
+  return Uint32Array.from(found);
+}
+
+function meansOf(layers: LayerStatistics[], selected: Uint32Array[], index: Uint32Array): Float64Array {
+  const layer = layers[selected.indexOf(index)];
+  return Float64Array.from(index, (k) => {
+    const i = Math.floor(k / layer.inputs);
+    return layer.m1[k] / layer.m0[i] + layer.shift[k % layer.inputs];
+  });
+}

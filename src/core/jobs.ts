@@ -1,0 +1,369 @@
+/**
+ * The core's jobs as the CLI and the extension's worker run them: load the model and the data,
+ * compute, write, and return a plain report.
+ */
+import * as fs from 'node:fs/promises';
+import * as path from 'node:path';
+import { initBackend, type BackendInfo, type BackendPreference } from './compute/backend';
+import { evaluateNetwork, type Evaluation } from './compute/evaluate';
+import { pruneNetwork, scoreNetwork, checkSparsity } from './compute/prune';
+import { loadDataset } from './data';
+import type { DataOptions, Dataset } from './data/types';
+import { DataError, PruneLensError, UsageError } from './errors';
+import { openModel } from './formats';
+import type { LoadedModel } from './formats/types';
+import { countZeros, denseLayers, isRunnable, layerParams, shapeSize, type Layer, type Network } from './model';
+import { subProgress, type TaskOptions } from './progress';
+import type {
+  CompareReport,
+  DataRequest,
+  EvaluateReport,
+  InspectLayer,
+  InspectReport,
+  Metrics,
+  MethodName,
+  ModelRequest,
+  PruneReport,
+  PruneSettings,
+  ScoreReport,
+  ScoreSettings,
+  SensitivityReport,
+} from './reports';
+
+/** Options of every job that computes. */
+export interface JobOptions extends TaskOptions {
+  backend?: BackendPreference;
+}
+
+/** Loads a model with the request's loading options. */
+export function loadModel(request: ModelRequest, task: TaskOptions = {}): Promise<LoadedModel> {
+  return openModel(request.model, {
+    activation: request.activation,
+    architecture: request.architecture,
+    signal: task.signal,
+  });
+}
+
+/** `inspect`: the model's layers, parameters and sparsity. */
+export async function runInspect(request: ModelRequest): Promise<InspectReport> {
+  const loaded = await loadModel(request);
+  return inspectModel(loaded);
+}
+
+/** Builds the inspect report of a loaded model. */
+export function inspectModel(loaded: LoadedModel): InspectReport {
+  const network = loaded.network;
+  const dense = denseLayers(network);
+  const prunable = dense.reduce((sum, layer) => sum + layer.kernel.length, 0);
+  const zeros = dense.reduce((sum, layer) => sum + countZeros(layer.kernel), 0);
+  return {
+    format: loaded.format,
+    path: loaded.path,
+    params: network.layers.reduce((sum, layer) => sum + layerParams(layer), 0),
+    prunable,
+    sparsity: prunable > 0 ? zeros / prunable : 0,
+    inputShape: network.inputShape,
+    runnable: isRunnable(network),
+    layers: network.layers.map(inspectLayer),
+    notes: loaded.notes,
+  };
+}
+
+function inspectLayer(layer: Layer): InspectLayer {
+  const params = layerParams(layer);
+  switch (layer.kind) {
+    case 'dense':
+      return {
+        name: layer.name,
+        type: 'Dense',
+        units: layer.units,
+        inputs: layer.inputs,
+        activation: describeActivation(layer.activation),
+        bias: layer.bias !== null,
+        params,
+        zeros: countZeros(layer.kernel),
+      };
+    case 'activation':
+      return { name: layer.name, type: 'Activation', activation: describeActivation(layer.activation), params };
+    case 'batchnorm':
+      return { name: layer.name, type: 'BatchNormalization', params };
+    case 'scale':
+      return { name: layer.name, type: 'Scaler', params };
+    case 'identity':
+    case 'reshape':
+      return { name: layer.name, type: layer.className, params };
+    case 'opaque':
+      return { name: layer.name, type: layer.className, params, note: layer.reason };
+  }
+}
+
+function describeActivation(activation: { name: string; alpha?: number }): string {
+  return activation.alpha === undefined ? activation.name : `${activation.name}(${activation.alpha})`;
+}
+
+/** Calibration data, evaluation data, and how they were chosen. */
+export interface PreparedData {
+  calibration: Dataset;
+  evaluation: Dataset;
+  notes: string[];
+}
+
+/** Loads the calibration and evaluation data and checks them against the model's input. */
+export async function prepareData(network: Network, request: DataRequest, task: TaskOptions = {}): Promise<PreparedData> {
+  const calibration = await loadDataset(request.data, task);
+  checkFeatures(network, calibration);
+  const notes: string[] = [];
+  let evaluation = calibration;
+  if (request.evalData) {
+    evaluation = await loadDataset(request.evalData, task);
+  } else if (request.evalRows) {
+    evaluation = await loadDataset({ ...request.data, rows: request.evalRows }, task);
+  } else {
+    notes.push('evaluation uses the calibration samples; pass --eval-rows or --eval-data to evaluate on other samples.');
+  }
+  checkFeatures(network, evaluation);
+  return { calibration, evaluation, notes };
+}
+
+function checkFeatures(network: Network, dataset: Dataset): void {
+  const expected = shapeSize(network.inputShape);
+  if (dataset.featureCount !== expected) {
+    throw new DataError(
+      dataset.source,
+      `has ${dataset.featureCount} features per sample, but the model expects ${expected} inputs (shape [${network.inputShape.join(', ')}]); choose the feature columns with --features or the label with --label-column.`,
+    );
+  }
+  if (dataset.samples === 0) throw new DataError(dataset.source, 'has no samples in the chosen rows.');
+}
+
+/** `score`: importance (and compensation, for ECP) of every dense weight. */
+export async function runScore(
+  request: ModelRequest & Partial<DataRequest>,
+  settings: ScoreSettings,
+  task: JobOptions = {},
+): Promise<ScoreReport> {
+  const started = Date.now();
+  const backend = await initBackend(task.backend);
+  const loaded = await loadModel(request, task);
+  const dataset = request.data ? await loadDataset(request.data, task) : null;
+  if (dataset) checkFeatures(loaded.network, dataset);
+  const outcome = await scoreNetwork(loaded.network, dataset, settings, task);
+  return {
+    method: settings.method,
+    samples: dataset?.samples ?? 0,
+    reference: dataset ? settings.reference : undefined,
+    backend: backend.name,
+    seconds: (Date.now() - started) / 1000,
+    notes: outcome.notes,
+    layers: outcome.layers.map((layer) => ({
+      name: layer.name,
+      shape: [layer.units, layer.inputs],
+      importance: Array.from(layer.importance),
+      compensation: layer.compensation ? Array.from(layer.compensation) : undefined,
+    })),
+  };
+}
+
+/** `evaluate`: task metrics of the model on the data. */
+export async function runEvaluate(request: ModelRequest & DataRequest, task: JobOptions = {}): Promise<EvaluateReport> {
+  await initBackend(task.backend);
+  const loaded = await loadModel(request, task);
+  const { evaluation, notes } = await prepareData(loaded.network, request, task);
+  const result = await evaluateNetwork(loaded.network, null, evaluation, task);
+  return { samples: result.samples, metrics: result.metrics, task: result.task, notes };
+}
+
+/** Options of `prune` beyond the settings. */
+export interface PruneRequest extends ModelRequest, Partial<DataRequest> {
+  /** Output path; by default `<name>.pruned-<percent>.<ext>` beside the model. */
+  output?: string;
+  /** Replace an existing output file. */
+  overwrite?: boolean;
+}
+
+/** `prune`: prunes, evaluates before and after, and writes the pruned model. */
+export async function runPrune(request: PruneRequest, settings: PruneSettings, task: JobOptions = {}): Promise<PruneReport> {
+  const started = Date.now();
+  checkSparsity(settings.sparsity, 'sparsity');
+  const backend = await initBackend(task.backend);
+  const loaded = await loadModel(request, task);
+  const output = await chooseOutput(loaded, request, settings.sparsity);
+  const data = request.data ? await prepareData(loaded.network, request as DataRequest, task) : null;
+  const outcome = await pruneNetwork(loaded.network, data?.calibration ?? null, settings, loaded, {
+    signal: task.signal,
+    onProgress: subProgress(task.onProgress, 0, 0.85),
+  });
+  const before = data ? await evaluateNetwork(loaded.network, loaded.network, data.evaluation, task) : null;
+  const after = data ? await evaluateNetwork(outcome.network, loaded.network, data.evaluation, task) : null;
+  task.onProgress?.({ fraction: 0.9, message: `writing ${path.basename(output)}` });
+  const saved = await loaded.save(outcome.network, output, task);
+  task.onProgress?.({ fraction: 1, message: 'done' });
+  return {
+    output,
+    files: saved.files,
+    method: settings.method,
+    steps: settings.method === 'magnitude' || settings.method === 'random' ? 1 : settings.steps,
+    scope: settings.scope,
+    sparsity: overallSparsity(outcome.layers),
+    layers: outcome.layers,
+    before: { metrics: before?.metrics ?? {} },
+    after: { metrics: after?.metrics ?? {} },
+    evaluation: { samples: data?.evaluation.samples ?? 0, source: data?.evaluation.description ?? 'none' },
+    calibration: { samples: data?.calibration.samples ?? 0, source: data?.calibration.description ?? 'none' },
+    backend: backend.name,
+    seconds: (Date.now() - started) / 1000,
+    notes: [...loaded.notes, ...(data?.notes ?? []), ...outcome.notes, ...saved.notes, ...backend.notes],
+  };
+}
+
+function overallSparsity(layers: { pruned: number; count: number }[]): number {
+  const count = layers.reduce((sum, layer) => sum + layer.count, 0);
+  return count > 0 ? layers.reduce((sum, layer) => sum + layer.pruned, 0) / count : 0;
+}
+
+/** Returns the default output name: `<name>.pruned-90.<ext>` beside the model. */
+export function defaultOutputPath(model: string, sparsity: number): string {
+  const extension = path.extname(model);
+  const base = path.basename(model, extension);
+  const percent = Math.round(sparsity * 1000) / 10;
+  return path.join(path.dirname(model), `${base}.pruned-${percent}${extension}`);
+}
+
+async function chooseOutput(loaded: LoadedModel, request: PruneRequest, sparsity: number): Promise<string> {
+  const output = path.resolve(request.output ?? defaultOutputPath(loaded.path, sparsity));
+  if (output === path.resolve(loaded.path) && !request.overwrite) {
+    throw new UsageError(`the output ${output} is the original model; choose another --out or pass --force to replace it.`);
+  }
+  const exists = await fs.stat(output).then(
+    () => true,
+    () => false,
+  );
+  if (exists && !request.overwrite) {
+    throw new PruneLensError(output, 'already exists; choose another --out or pass --force to replace it.');
+  }
+  return output;
+}
+
+/** The metric a comparison or sensitivity curve shows for a task. */
+export function mainMetric(evaluation: Evaluation): keyof Metrics {
+  if (evaluation.task === 'classification') return 'accuracy';
+  if (evaluation.task === 'regression') return 'mse';
+  return 'output_mse';
+}
+
+/** Options of `sensitivity`. */
+export interface SensitivityOptions extends ScoreSettings {
+  sparsities: number[];
+}
+
+/** `sensitivity`: for each layer alone, the metric at each sparsity (one-shot, other layers untouched). */
+export async function runSensitivity(
+  request: ModelRequest & DataRequest,
+  settings: SensitivityOptions,
+  task: JobOptions = {},
+): Promise<SensitivityReport> {
+  const started = Date.now();
+  const backend = await initBackend(task.backend);
+  const loaded = await loadModel(request, task);
+  const { calibration, evaluation } = await prepareData(loaded.network, request, task);
+  const scores = (await scoreNetwork(loaded.network, calibration, settings, task)).layers;
+  const dense = denseLayers(loaded.network);
+  const base = await evaluateNetwork(loaded.network, loaded.network, evaluation, task);
+  const layers: SensitivityReport['layers'] = [];
+  let done = 0;
+  for (const layer of dense) {
+    const values: Metrics[] = [];
+    for (const sparsity of settings.sparsities) {
+      const prune: PruneSettings = {
+        ...settings,
+        sparsity: 0,
+        steps: 1,
+        scope: 'layer',
+        maxLayerSparsity: 1,
+        missingBias: 'add',
+        layerSparsity: Object.fromEntries(dense.map((other) => [other.name, other === layer ? sparsity : 0])),
+      };
+      const outcome = await pruneNetwork(loaded.network, calibration, prune, loaded, { signal: task.signal }, scores);
+      values.push((await evaluateNetwork(outcome.network, loaded.network, evaluation, task)).metrics);
+      done++;
+      task.onProgress?.({
+        fraction: done / (dense.length * settings.sparsities.length),
+        message: `sensitivity: ${layer.name} at ${sparsity}`,
+      });
+    }
+    layers.push({ name: layer.name, values });
+  }
+  return {
+    method: settings.method,
+    metric: mainMetric(base),
+    sparsities: settings.sparsities,
+    layers,
+    backend: backend.name,
+    seconds: (Date.now() - started) / 1000,
+  };
+}
+
+/** One curve of a comparison. */
+export interface CompareEntry {
+  method: MethodName;
+  steps: number;
+}
+
+/** Options of `compare`. */
+export interface CompareOptions extends Omit<PruneSettings, 'method' | 'steps' | 'sparsity'> {
+  entries: CompareEntry[];
+  sparsities: number[];
+}
+
+/** Returns the default comparison: magnitude, random, Wanda, OBD, Taylor (with labels), ECP one-shot and iterative. */
+export function defaultCompareEntries(hasLabels: boolean, steps = 10): CompareEntry[] {
+  const entries: CompareEntry[] = [
+    { method: 'magnitude', steps: 1 },
+    { method: 'random', steps: 1 },
+    { method: 'wanda', steps: 1 },
+    { method: 'obd', steps: 1 },
+  ];
+  if (hasLabels) entries.push({ method: 'taylor', steps: 1 });
+  entries.push({ method: 'ecp', steps: 1 }, { method: 'ecp', steps });
+  return entries;
+}
+
+/** `compare`: the metric after each method at each sparsity. */
+export async function runCompare(
+  request: ModelRequest & DataRequest,
+  options: CompareOptions,
+  task: JobOptions = {},
+): Promise<CompareReport> {
+  const started = Date.now();
+  const backend: BackendInfo = await initBackend(task.backend);
+  const loaded = await loadModel(request, task);
+  const { calibration, evaluation } = await prepareData(loaded.network, request, task);
+  const original = await evaluateNetwork(loaded.network, loaded.network, evaluation, task);
+  const runs = options.entries.length * options.sparsities.length;
+  const methods: CompareReport['methods'] = [];
+  let done = 0;
+  for (const entry of options.entries) {
+    const oneShotScores =
+      entry.steps === 1 ? (await scoreNetwork(loaded.network, calibration, { ...options, method: entry.method }, task)).layers : undefined;
+    const results: Metrics[] = [];
+    for (const sparsity of options.sparsities) {
+      const settings: PruneSettings = { ...options, method: entry.method, steps: entry.steps, sparsity };
+      const progress = subProgress(task.onProgress, done / runs, (done + 1) / runs);
+      const outcome = await pruneNetwork(loaded.network, calibration, settings, loaded, { signal: task.signal, onProgress: progress }, oneShotScores);
+      results.push((await evaluateNetwork(outcome.network, loaded.network, evaluation, task)).metrics);
+      done++;
+    }
+    const name = entry.method === 'ecp' ? `ecp (${entry.steps === 1 ? 'one-shot' : `${entry.steps} steps`})` : entry.method;
+    methods.push({ name, method: entry.method, steps: entry.steps, results });
+  }
+  return {
+    sparsities: options.sparsities,
+    metric: mainMetric(original),
+    original: original.metrics,
+    methods,
+    backend: backend.name,
+    seconds: (Date.now() - started) / 1000,
+  };
+}
+
+export type { DataOptions };
