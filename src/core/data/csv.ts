@@ -202,8 +202,8 @@ function countOutsideQuotes(line: string, delimiter: string): number {
 }
 
 /**
- * Reads the first record: it is a header when none of its non-empty fields is a number.
- * Then resolves the label and feature columns against it.
+ * Reads the first record: it is a header when none of its non-empty fields is a number, or
+ * when it numbers the columns from 0. Then resolves the label and feature columns against it.
  */
 function selectColumns(
   file: string,
@@ -213,7 +213,9 @@ function selectColumns(
 ): Selection {
   const filled = first.filter((field) => field.trim().length > 0);
   const isHeader =
-    !options.singleColumn && filled.length > 0 && filled.every((field) => toNumber(field) === null);
+    !options.singleColumn &&
+    filled.length > 0 &&
+    (filled.every((field) => toNumber(field) === null) || isIndexHeader(first));
   const layout: ColumnLayout = {
     count: first.length,
     names: isHeader ? first.map((name) => name.trim()) : null,
@@ -244,6 +246,19 @@ function selectColumns(
     );
   }
   return { layout, label, features, firstDataLine: isHeader ? null : line };
+}
+
+/**
+ * Recognizes the header pandas writes for unnamed columns: `0,1,2,…`, with an empty first
+ * field when the index was written too. Read as data, it would add a sample that is not one.
+ * Without the empty field, at least 4 columns are required because a short data row such as
+ * `0,1` is plausible.
+ */
+function isIndexHeader(fields: string[]): boolean {
+  const withIndex = fields[0].trim() === '';
+  const names = withIndex ? fields.slice(1) : fields;
+  if (names.length < (withIndex ? 2 : 4)) return false;
+  return names.every((name, index) => name.trim() === String(index));
 }
 
 function addRow(

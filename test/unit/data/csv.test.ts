@@ -185,6 +185,22 @@ describe('CSV dialects', () => {
     assert.equal(data.featureNames, undefined);
   });
 
+  it('reads a pandas index header', async () => {
+    const file = writeFixture(folder, 'pandas.csv', ',0,1,2\n0,0.5,1.5,1\n1,2.5,3.5,0\n');
+    const data = await loadDataset({ data: file, labelColumn: '2', features: '0,1' });
+    assert.equal(data.samples, 2);
+    assert.deepEqual(data.featureNames, ['0', '1']);
+    assert.deepEqual(Array.from(data.features), [0.5, 1.5, 2.5, 3.5]);
+    assert.deepEqual(Array.from(data.labels!), [1, 0]);
+  });
+
+  it('reads a short 0,1 row as data', async () => {
+    const file = writeFixture(folder, 'binary.csv', '0,1\n1,0\n');
+    const data = await loadDataset({ data: file, labelColumn: 1 });
+    assert.equal(data.samples, 2);
+    assert.deepEqual(Array.from(data.labels!), [1, 0]);
+  });
+
   it('treats fractional labels as values', async () => {
     const file = writeFixture(folder, 'regress.csv', 'a,t\n1,0.5\n2,1\n');
     const data = await loadDataset({ data: file, labelColumn: 't' });
