@@ -72,6 +72,52 @@ interface ZipEntry {
   data: Uint8Array;
   /** True when the entry was deflated (method 8) rather than stored. */
   deflated: boolean;
+  /** Modification time, origin system and external attributes, when the directory was read. */
+  attributes?: ZipEntryAttributes;
+}
+
+/** Metadata of a zip entry that fflate can write back. */
+interface ZipEntryAttributes {
+  mtime: Date;
+  os: number;
+  attrs: number;
+}
+
+/**
+ * Reads each entry's modification time, origin system and external attributes from the zip's
+ * central directory (APPNOTE.TXT 4.3.12 and 4.3.16), so a rewritten archive keeps them.
+ * Returns an empty map for archives it cannot walk, such as ZIP64 ones.
+ */
+function readEntryAttributes(bytes: Uint8Array): Map<string, ZipEntryAttributes> {
+  const result = new Map<string, ZipEntryAttributes>();
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  let end = bytes.length - 22;
+  while (end >= 0 && view.getUint32(end, true) !== 0x06054b50) end--;
+  if (end < 0) return result;
+  const count = view.getUint16(end + 10, true);
+  let offset = view.getUint32(end + 16, true);
+  const decoder = new TextDecoder();
+  for (let i = 0; i < count && offset + 46 <= bytes.length; i++) {
+    if (view.getUint32(offset, true) !== 0x02014b50) break;
+    const time = view.getUint16(offset + 12, true);
+    const date = view.getUint16(offset + 14, true);
+    const nameLength = view.getUint16(offset + 28, true);
+    const skip = view.getUint16(offset + 30, true) + view.getUint16(offset + 32, true);
+    const name = decoder.decode(bytes.subarray(offset + 46, offset + 46 + nameLength));
+    // MS-DOS date and time fields, read as local time because fflate writes local time.
+    const mtime = new Date(
+      (date >> 9) + 1980,
+      ((date >> 5) & 0xf) - 1,
+      date & 0x1f,
+      time >> 11,
+      (time >> 5) & 0x3f,
+      (time & 0x1f) * 2,
+    );
+    const os = view.getUint16(offset + 4, true) >> 8;
+    result.set(name, { mtime, os, attrs: view.getUint32(offset + 38, true) });
+    offset += 46 + nameLength + skip;
+  }
+  return result;
 }
 
 /** Unpacks a zip, rejecting unsafe entry names and sizes that suggest a zip bomb. */
@@ -107,6 +153,7 @@ export function unpackZip(bytes: Uint8Array, file: string): ZipEntry[] {
       },
     );
   }
+  const attributes = readEntryAttributes(bytes);
   return infos.map((info) => {
     const data = files[info.name];
     if (!data || data.length !== info.originalSize) {
@@ -115,7 +162,12 @@ export function unpackZip(bytes: Uint8Array, file: string): ZipEntry[] {
         `entry ${JSON.stringify(info.name)} is damaged (size does not match).`,
       );
     }
-    return { name: info.name, data, deflated: info.compression !== 0 };
+    return {
+      name: info.name,
+      data,
+      deflated: info.compression !== 0,
+      attributes: attributes.get(info.name),
+    };
   });
 }
 
@@ -293,7 +345,7 @@ async function saveKerasZip(
     let data = entry.data;
     if (entry.name === weightsEntry) data = newWeights;
     if (entry.name === configEntry && newConfig) data = newConfig;
-    zippable[entry.name] = [data, { level: entry.deflated ? 6 : 0 }];
+    zippable[entry.name] = [data, { level: entry.deflated ? 6 : 0, ...entry.attributes }];
   }
   await writeFileAtomic(outPath, zipSync(zippable));
   const notes = changes.newBiases.map(

@@ -283,6 +283,16 @@ describe('Keras HDF5 saving', () => {
     });
   }
 
+  for (const entry of corpus) {
+    it(`saves ${entry.file.split('/')[0]} unchanged byte for byte`, async () => {
+      const source = corpusPath(entry.file);
+      const model = await kerasH5Format.open(source);
+      const out = path.join(await fs.mkdtemp(path.join(scratch, 'same-')), 'out.h5');
+      await model.save(cloneNetwork(model.network), out);
+      assert.equal(await sha256(out), await sha256(source));
+    });
+  }
+
   it('writes nothing when nothing changed', async (context) => {
     if (!findH5pyPython()) return context.skip(noH5pyMessage);
     const source = corpusPath('keras-h5-iris-mlp/iris_model.h5');

@@ -213,6 +213,40 @@ describe('Keras 3 .keras saving', () => {
     assert.deepEqual(reopened[1].bias, original[1].bias);
   });
 
+  for (const source of [iris, housing]) {
+    it(`saves ${path.basename(source)} unchanged byte for byte`, async () => {
+      const model = await kerasZipFormat.open(source);
+      const out = path.join(scratch, `same-${path.basename(source)}`);
+      await model.save(cloneNetwork(model.network), out);
+      const written = await fs.readFile(out);
+      assert.equal(Buffer.compare(written, await fs.readFile(source)), 0);
+    });
+  }
+
+  it('keeps entry dates and attributes', async () => {
+    const model = await kerasZipFormat.open(iris);
+    const network = cloneNetwork(model.network);
+    denseLayers(network)[0].kernel[0] = 0;
+    const out = path.join(scratch, 'iris-dates.keras');
+    await model.save(network, out);
+    const before = await fs.readFile(iris);
+    const after = await fs.readFile(out);
+    // Central directory headers: the 12 bytes from "version made by" to the CRC hold the
+    // versions, flags, method, time and date; external attributes are at offset 38.
+    const headers = (bytes: Buffer) => {
+      const found = [];
+      for (
+        let at = bytes.indexOf('PK\x01\x02', 0, 'latin1');
+        at >= 0;
+        at = bytes.indexOf('PK\x01\x02', at + 4, 'latin1')
+      ) {
+        found.push([bytes.subarray(at + 4, at + 16).toString('hex'), bytes.readUInt32LE(at + 38)]);
+      }
+      return found;
+    };
+    assert.deepEqual(headers(after), headers(before));
+  });
+
   it('keeps other entries and datasets', async (context) => {
     const model = await kerasZipFormat.open(iris);
     const network = cloneNetwork(model.network);
