@@ -156,7 +156,8 @@ function convertDense<Ref>(
 ): Step {
   const { name, config } = spec;
   const { file } = context;
-  const useBias = config.use_bias !== false;
+  // Keras 1 called the flag `bias`.
+  const useBias = (config.use_bias ?? config.bias) !== false;
 
   const [kernel, bias] = weights;
   if (!kernel || kernel.shape.length !== 2 || weights.length !== (useBias ? 2 : 1)) {
@@ -485,7 +486,8 @@ export function enableBias(topology: unknown, names: ReadonlySet<string>): void 
   if (!isObject(topology)) return;
   const config = topology.config;
   if (topology.class_name === 'Dense' && isObject(config) && names.has(String(config.name))) {
-    config.use_bias = true;
+    if ('bias' in config && !('use_bias' in config)) config.bias = true;
+    else config.use_bias = true;
   }
   for (const value of Object.values(topology)) enableBias(value, names);
 }
