@@ -7,3 +7,4 @@ npm run lint
 npm run test:unit
 npm run test:vscode
 npm run test:package
+npm run test:e2e

@@ -73,7 +73,7 @@ export class JobControls {
   }
 }
 
-/** Where the analysis views get the panel's current settings and apply a choice. */
+/** Access of the analysis views to the panel's current settings, and to the sliders. */
 export interface AnalysisContext {
   method(): MethodName;
   palette(): Palette;

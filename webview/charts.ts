@@ -4,7 +4,7 @@ import { chartCsv, chartSvg, type LineChart } from '../src/core/view/export';
 import { formatNumber, h } from './dom';
 import { cssColour, type Palette } from './theme';
 
-/** What a chart shows: shared x values and one y list per series. */
+/** Chart content: shared x values and one y list per series. */
 export interface ChartData {
   title: string;
   xLabel: string;

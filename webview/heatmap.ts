@@ -17,7 +17,7 @@ import { formatNumber, h } from './dom';
 import { call } from './rpc';
 import type { Palette } from './theme';
 
-/** Which map a heatmap shows. */
+/** Map kind of a heatmap. */
 export type MapKind = 'importance' | 'weights' | 'mask';
 
 /** Shared view settings of all heatmaps. */
@@ -262,12 +262,12 @@ export class LayerHeatmap {
     const compensation = detail.compensation === null ? 'none' : formatNumber(detail.compensation);
     this.readout.textContent =
       `unit ${detail.unit}, input ${detail.input}: weight ${formatNumber(detail.weight)}, ` +
-      `importance ${formatNumber(detail.importance)}, compensation ${compensation}` +
-      (this.threshold === -Infinity ? '' : pruned ? ' (pruned)' : ' (kept)');
+      `importance ${formatNumber(detail.importance)}, compensation ${compensation}`;
+    if (this.threshold !== -Infinity) this.readout.textContent += pruned ? ' (pruned)' : ' (kept)';
   }
 }
 
-/** The summed importance of each input of the first layer, drawn as an image. */
+/** Draws the summed importance of each input of the first layer as an image. */
 export function drawInputImage(canvas: HTMLCanvasElement, values: Float32Array, height: number, width: number, palette: Palette): void {
   canvas.width = width;
   canvas.height = height;

@@ -77,7 +77,7 @@ function receive(message: HostMessage): void {
   else entry.reject(new RequestError(message.message, message.cancelled));
 }
 
-/** Starts listening and tells the host the panel is ready for its state. */
+/** Starts listening, then sends `ready` so the host sends the state. */
 export function connect(): void {
   window.addEventListener('message', (event: MessageEvent<HostMessage>) => receive(event.data));
   api.postMessage({ type: 'ready' });

@@ -14,7 +14,7 @@ import { formatPercent, h } from './dom';
 /** Sparsity mode: one threshold over all layers, or one sparsity per layer. */
 export type SliderMode = 'global' | 'layer';
 
-/** What the sliders produce on every move. */
+/** The sliders' effect, computed on every move. */
 export interface SliderChange {
   mode: SliderMode;
   /** The global slider's value. */

@@ -122,7 +122,7 @@ export function renderDataForm(state: PanelState, onStatus: (text: string, error
           h('dt', {}, 'Evaluation'),
           h('dd', {}, `${formatCount(state.data.evalSamples)} samples: ${state.data.evalDescription}`),
           h('dt', {}, 'Task'),
-          h('dd', {}, state.data.task),
+          h('dd', { id: 'data-task' }, state.data.task),
         )
       : null,
   );

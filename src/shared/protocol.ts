@@ -1,6 +1,6 @@
 /**
  * The one message protocol between the model panel's webview and the extension host. Both sides
- * import these types. The webview sends `ready`, then requests with ids; the host answers each
+ * import these types. The webview sends `ready`, then requests with ids; the host replies to each
  * id with progress events and one reply or failure, and sends `state` whenever the model, the
  * data or the scores change. Large arrays travel as `ArrayBuffer`s of float32 (or float64 where
  * noted) values.
@@ -44,7 +44,7 @@ export interface DenseLayerView {
   zeros: number;
 }
 
-/** What the panel shows about the model file. */
+/** Summary of the model file for the panel. */
 export interface ModelSummary {
   fileName: string;
   format: string;
@@ -109,7 +109,7 @@ export interface PanelState {
   maxLayerSparsity: number;
   /** A one-line message when loading failed. */
   error: string | null;
-  /** What the host is doing right now, such as "Scoring with ecp…". */
+  /** Current work of the host, such as "Scoring with ecp…". */
   busy: string | null;
 }
 
@@ -135,7 +135,7 @@ export interface WeightDetail {
   compensation: number | null;
 }
 
-/** Which file a pick dialog chooses. */
+/** Role of the file a pick dialog chooses. */
 export type FileRole = 'data' | 'labels' | 'evalData' | 'evalLabels';
 
 /** Data options the panel's form sends; the host adds the paths it picked itself. */

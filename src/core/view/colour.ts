@@ -36,12 +36,15 @@ export interface LogRange {
  * to the maximum, so a few tiny scores do not wash out the map.
  */
 export function logRange(values: ArrayLike<number>): LogRange {
-  const positive: number[] = [];
-  for (let i = 0; i < values.length; i++) if (values[i] > 0) positive.push(values[i]);
-  if (positive.length === 0) return { low: -1, high: 0 };
-  positive.sort((a, b) => a - b);
-  const low = Math.log10(positive[Math.floor(positive.length * 0.01)]);
-  const high = Math.log10(positive[positive.length - 1]);
+  let count = 0;
+  for (let i = 0; i < values.length; i++) if (values[i] > 0) count++;
+  if (count === 0) return { low: -1, high: 0 };
+  const positive = new Float64Array(count);
+  count = 0;
+  for (let i = 0; i < values.length; i++) if (values[i] > 0) positive[count++] = values[i];
+  positive.sort();
+  const low = Math.log10(positive[Math.floor(count * 0.01)]);
+  const high = Math.log10(positive[count - 1]);
   return high > low ? { low, high } : { low: high - 1, high };
 }
 

@@ -28,7 +28,7 @@ export interface PanelWorker {
   request<T>(method: string, params: unknown, options?: { signal?: AbortSignal; onProgress?: (event: ProgressEvent) => void }): Promise<T>;
 }
 
-/** What the panel needs from its surroundings. */
+/** Services of the panel's surroundings: messaging, dialogs, files and the log. */
 export interface PanelHost {
   /** Sends a message to the webview. */
   post(message: HostMessage): void;
@@ -237,7 +237,10 @@ export class PanelController {
       mean: optionalNumbers(form.mean),
       std: optionalNumbers(form.std),
     };
-    const labelColumn = form.labelColumn?.trim() ? (/^\d+$/.test(form.labelColumn.trim()) ? Number(form.labelColumn) : form.labelColumn.trim()) : undefined;
+    const labelText = form.labelColumn?.trim() ?? '';
+    let labelColumn: string | number | undefined;
+    if (/^\d+$/.test(labelText)) labelColumn = Number(labelText);
+    else if (labelText) labelColumn = labelText;
     const data: DataOptions = { ...this.dataOptions, ...preprocessing, labelColumn, rows: optionalRows(form.rows) };
     const request: DataRequest = { data };
     if (this.evalDataOptions?.data) request.evalData = { ...this.evalDataOptions, ...preprocessing };
