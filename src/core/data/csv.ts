@@ -32,6 +32,9 @@ const fieldsPerCheck = 1 << 18;
 /** Bytes handed to the parser at a time. */
 const bytesPerChunk = 64 * 1024;
 
+/** Spellings of a missing value that spreadsheets and pandas write. */
+const missingMarker = /^\s*(na|n\/a|null|none|\?|-)\s*$/i;
+
 const specialNumber = /^\s*([+-]?)(nan|inf|infinity)\s*$/i;
 
 /** Parses a CSV field as a number; returns null for text or an empty field. */
@@ -304,10 +307,11 @@ function fieldError(
 ): DataError {
   const where = `line ${line}, ${columnName(selection.layout, column)}`;
   const hint = skipHint(selection, line);
-  if (field.trim() === '') {
+  if (field.trim() === '' || missingMarker.test(field)) {
+    const shown = field.trim() === '' ? 'missing value' : `missing value ${JSON.stringify(field)}`;
     return new DataError(
       file,
-      `${where}: missing value; fill it in or leave the column out with --features${hint}.`,
+      `${where}: ${shown}; fill it in or leave the column out with --features${hint}.`,
     );
   }
   const fix =

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { loadDataset } from '../../../src/core/data';
+import { loadDataset, type DataOptions } from '../../../src/core/data';
 import { CancelledError, DataError } from '../../../src/core/errors';
 import { corpus, gzip, makeTempDir, writeFixture } from './fixtures';
 
@@ -114,6 +114,39 @@ describe('CSV corpus files', () => {
         labelColumn: 'PRICE',
       }),
       /boston_house_prices\.csv: --label-column: no column named "PRICE"; the header has "CRIM"/,
+    );
+  });
+});
+
+describe('CSV corpus list', () => {
+  const loads: [string, DataOptions, number, number, 'class' | 'value'][] = [
+    ['sklearn-wine', { data: 'wine_data.csv', skipLines: 1, labelColumn: 13 }, 178, 13, 'class'],
+    ['iris-uci', { data: 'bezdekIris.data', labelColumn: 4 }, 150, 4, 'class'],
+    [
+      'desharnais',
+      { data: 'desharnais.csv', labelColumn: 'Effort', features: '2-5,7-12', labelKind: 'value' },
+      81,
+      10,
+      'value',
+    ],
+  ];
+  for (const [folderName, options, samples, featureCount, labelKind] of loads) {
+    it(`loads ${options.data}`, async () => {
+      const data = await loadDataset({ ...options, data: corpus(folderName, options.data) });
+      assert.equal(data.samples, samples);
+      assert.equal(data.featureCount, featureCount);
+      assert.equal(data.labelKind, labelKind);
+    });
+  }
+
+  it('rejects ph-houses "na" values', async () => {
+    await assert.rejects(
+      loadDataset({
+        data: corpus('ph-houses', 'PH_houses_v2.csv'),
+        labelColumn: 'Price (PHP)',
+        features: 'Bedrooms,Bath',
+      }),
+      /PH_houses_v2\.csv: line 4, column 3 \("Bedrooms"\): missing value "na"; fill it in or leave the column out/,
     );
   });
 });
