@@ -246,12 +246,20 @@ function convertBatchNorm<Ref>(
       `BatchNormalization layer ${name} should store ${expected} weights but has ${weights.length}.`,
     );
   }
+  const size = weights[weights.length - 1].values.length;
+  const channels = shape ? shape[shape.length - 1] : size;
+  if (channels !== size || weights.some((weight) => weight.values.length !== size)) {
+    const found = weights.map((weight) => `[${weight.shape}]`).join(', ');
+    throw new ModelFormatError(
+      context.file,
+      `BatchNormalization layer ${name} has weights ${found} for ${channels} channels.`,
+    );
+  }
   const queue = weights.map((weight) => weight.values.slice());
   const gamma = scale ? queue.shift()! : null;
   const beta = center ? queue.shift()! : null;
   const [movingMean, movingVariance] = queue;
   const epsilon = typeof config.epsilon === 'number' ? shortestFloat32(config.epsilon) : 1e-3;
-  const size = movingMean.length;
   return {
     layers: [{ kind: 'batchnorm', name, size, gamma, beta, movingMean, movingVariance, epsilon }],
     shape,
@@ -311,9 +319,8 @@ export function parseActivation(value: unknown): Activation | null {
     const config = value.config;
     name = typeof config === 'string' ? config : isObject(config) ? config.name : value.class_name;
   }
-  if (typeof name !== 'string') return null;
+  if (typeof name !== 'string' || !Object.hasOwn(activationNames, name)) return null;
   const known = activationNames[name];
-  if (!known) return null;
   // Keras 3's `leaky_relu` activation function uses a negative slope of 0.2 by default.
   if (known === 'leaky_relu') return { name: known, alpha: 0.2 };
   if (known === 'elu') return { name: known, alpha: 1 };

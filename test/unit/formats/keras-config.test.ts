@@ -73,10 +73,27 @@ describe('Keras configuration parsing', () => {
     assert.deepEqual(parseActivation('silu'), { name: 'swish' });
     assert.deepEqual(parseActivation({ class_name: 'function', config: 'relu' }), { name: 'relu' });
     assert.equal(parseActivation('mish'), null);
+    assert.equal(parseActivation('constructor'), null);
   });
 });
 
 describe('Keras layer conversion', () => {
+  it('rejects mismatched batchnorm weights', () => {
+    const layers = [
+      { class_name: 'InputLayer', config: { name: 'in', batch_shape: [null, 4] } },
+      { class_name: 'BatchNormalization', config: { name: 'bn' } },
+    ];
+    const architecture = parseKerasArchitecture(
+      { class_name: 'Sequential', config: { layers } },
+      'n.h5',
+    );
+    const weights = [weight('g', [3]), weight('b', [3]), weight('m', [3]), weight('v', [3])];
+    assert.throws(
+      () => buildKerasNetwork(architecture, () => weights, 'n.h5'),
+      /n\.h5: BatchNormalization layer bn has weights \[3\], \[3\], \[3\], \[3\] for 4 channels\./,
+    );
+  });
+
   it('transposes dense kernels', () => {
     const architecture = parseKerasArchitecture(
       {
