@@ -77,18 +77,23 @@ export function selectRows(
 ): [number, number] {
   if (!rows) return [0, samples];
   const [start, requestedEnd] = rows;
-  const end = requestedEnd === Infinity ? samples : requestedEnd;
-  const valid = Number.isInteger(start) && Number.isInteger(end) && start >= 0 && start < end;
+  const text = `${start}:${requestedEnd === Infinity ? '' : requestedEnd}`;
+  const openEnd = requestedEnd === Infinity;
+  const valid =
+    Number.isInteger(start) &&
+    start >= 0 &&
+    (openEnd || (Number.isInteger(requestedEnd) && start < requestedEnd));
   if (!valid) {
     throw new DataError(
       file,
-      `rows ${start}:${requestedEnd} is not a range START:END of whole numbers with START < END.`,
+      `rows ${text} is not a range START:END of whole numbers with START < END.`,
     );
   }
-  if (end > samples) {
+  const end = openEnd ? samples : requestedEnd;
+  if (end > samples || start >= samples) {
     throw new DataError(
       file,
-      `rows ${start}:${end} is out of range: the file has ${samples} samples; choose an end of at most ${samples}.`,
+      `rows ${text} is out of range: the file has ${samples} samples, so use rows within 0:${samples}.`,
     );
   }
   return [start, end];

@@ -70,7 +70,14 @@ describe('preprocessing', () => {
   it('rejects rows out of range', async () => {
     await assert.rejects(
       loadDataset({ data: grid, rows: [2, 9] }),
-      /grid\.csv: rows 2:9 is out of range: the file has 4 samples; choose an end of at most 4/,
+      /grid\.csv: rows 2:9 is out of range: the file has 4 samples, so use rows within 0:4/,
+    );
+  });
+
+  it('rejects an open range past the end', async () => {
+    await assert.rejects(
+      loadDataset({ data: grid, rows: parseRows('7:') }),
+      /grid\.csv: rows 7: is out of range: the file has 4 samples/,
     );
   });
 
