@@ -228,6 +228,7 @@ function convertBatchNorm<Ref>(
   const center = config.center !== false;
   const expected = 2 + (scale ? 1 : 0) + (center ? 1 : 0);
   const params = countParams(weights);
+
   const axisReason = batchNormAxisProblem(config.axis, shape);
   if (axisReason) {
     context.notes.push(`Layer ${name} (BatchNormalization) is kept as it is: ${axisReason}`);
@@ -246,6 +247,7 @@ function convertBatchNorm<Ref>(
       `BatchNormalization layer ${name} should store ${expected} weights but has ${weights.length}.`,
     );
   }
+
   const size = weights[weights.length - 1].values.length;
   const channels = shape ? shape[shape.length - 1] : size;
   if (channels !== size || weights.some((weight) => weight.values.length !== size)) {
@@ -255,6 +257,7 @@ function convertBatchNorm<Ref>(
       `BatchNormalization layer ${name} has weights ${found} for ${channels} channels.`,
     );
   }
+
   const queue = weights.map((weight) => weight.values.slice());
   const gamma = scale ? queue.shift()! : null;
   const beta = center ? queue.shift()! : null;

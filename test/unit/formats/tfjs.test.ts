@@ -120,6 +120,7 @@ describe('TF.js layers corpus', () => {
       dense.reduce((sum, layer) => sum + layerParams(layer), 0),
       295_809,
     );
+
     assert.equal(isRunnable(model.network), false);
     const opaque = model.network.layers
       .filter((layer) => layer.kind === 'opaque')
@@ -131,10 +132,12 @@ describe('TF.js layers corpus', () => {
       'conv2d_4',
       'average_pooling2d_1',
     ]);
+
     const flatten = model.network.layers.find((layer) => layer.kind === 'reshape');
     assert.ok(flatten);
     assert.ok(flatten.kind === 'reshape');
     assert.deepEqual(flatten.targetShape, [512]);
+
     const leaky = model.network.layers.filter((layer) => layer.kind === 'activation');
     assert.equal(leaky.length, 6);
     for (const layer of leaky) {
