@@ -168,6 +168,12 @@ function convertDense<Ref>(
     );
   }
   const [inputs, units] = kernel.shape;
+  if (kernel.values.length !== inputs * units) {
+    throw new ModelFormatError(
+      file,
+      `Dense layer ${name} has a kernel that is not stored as floats; only float kernels are read.`,
+    );
+  }
   if (bias && (bias.shape.length !== 1 || bias.values.length !== units)) {
     throw new ModelFormatError(
       file,

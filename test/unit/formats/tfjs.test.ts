@@ -231,6 +231,17 @@ describe('TF.js layers shards', () => {
     );
   });
 
+  it('rejects integer dense kernels', async () => {
+    const file = await copyModel(maternal, 'int-kernel');
+    const json = await readJson(file);
+    json.weightsManifest[0].weights[0].dtype = 'int32';
+    await fs.writeFile(file, JSON.stringify(json));
+    await assert.rejects(
+      openModel(file),
+      /int-kernel\/model\.json: Dense layer dense_1 has a kernel that is not stored as floats/,
+    );
+  });
+
   it('rejects graph models', async () => {
     const file = path.join(scratch, 'graph.json');
     await fs.writeFile(
