@@ -83,7 +83,8 @@ export interface AnalysisContext {
   applyLayerSparsities(sparsities: number[]): void;
 }
 
-function exportButtons(view: LineChartView, name: () => string, say: (text: string) => void): HTMLElement {
+function exportButtons(id: string, view: LineChartView, say: (text: string) => void): HTMLElement {
+  const name = () => id;
   const send = async (format: 'png' | 'svg' | 'csv') => {
     try {
       let reply;
@@ -104,9 +105,9 @@ function exportButtons(view: LineChartView, name: () => string, say: (text: stri
   return h(
     'div',
     { class: 'row' },
-    h('vscode-button', { appearance: 'secondary', onclick: () => void send('png') }, 'Export PNG'),
-    h('vscode-button', { appearance: 'secondary', onclick: () => void send('svg') }, 'Export SVG'),
-    h('vscode-button', { appearance: 'secondary', onclick: () => void send('csv') }, 'Export CSV'),
+    h('vscode-button', { id: `${id}-export-png`, appearance: 'secondary', onclick: () => void send('png') }, 'Export PNG'),
+    h('vscode-button', { id: `${id}-export-svg`, appearance: 'secondary', onclick: () => void send('svg') }, 'Export SVG'),
+    h('vscode-button', { id: `${id}-export-csv`, appearance: 'secondary', onclick: () => void send('csv') }, 'Export CSV'),
   );
 }
 
@@ -148,7 +149,7 @@ export function sensitivityView(context: AnalysisContext): { element: HTMLElemen
     h('div', { class: 'row fields' }, sparsities, controls.element),
     chart.element,
     h('div', { class: 'row fields' }, tolerance, h('vscode-button', { id: 'sensitivity-apply', onclick: pick }, 'Use as Per-Layer Sparsities')),
-    exportButtons(chart, () => 'sensitivity', (text) => controls.say(text)),
+    exportButtons('sensitivity', chart, (text) => controls.say(text)),
   );
   return { element, redraw: () => chart.redraw() };
 }
@@ -202,7 +203,7 @@ export function comparisonView(context: AnalysisContext): { element: HTMLElement
     h('p', { class: 'muted' }, 'The metric after pruning the whole model with each method: ECP one-shot and iterative, and the baselines.'),
     h('div', { class: 'row fields' }, sparsities, steps, controls.element),
     chart.element,
-    exportButtons(chart, () => 'comparison', (text) => controls.say(text)),
+    exportButtons('comparison', chart, (text) => controls.say(text)),
   );
   return { element, redraw: () => chart.redraw() };
 }

@@ -234,7 +234,7 @@ export class PanelApp {
       const reply = await request.result;
       if (sequence !== this.evaluateSequence) return;
       this.timings.metrics = performance.now() - started;
-      this.metrics.textContent = `Measured on ${formatCount(reply.samples)} samples at ${formatPercent(change.overall)}: ${describeMetrics(reply.metrics, this.baseline)}`;
+      this.metrics.textContent = `Measured on ${formatCount(reply.samples)} samples at ${formatPercent(change.overall)} (one-shot preview from the current scores): ${describeMetrics(reply.metrics, this.baseline)}`;
       this.metrics.dataset.sparsity = String(change.overall);
       this.showTimings();
     } catch (error) {

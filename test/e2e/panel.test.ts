@@ -163,9 +163,17 @@ describe('model panel in code-server', { timeout: 900_000 }, () => {
     assert.notEqual(after, before);
     assert.match(after, /accuracy \d+(\.\d)?%/);
     assert.match((await panel.locator('#prediction').textContent()) ?? '', /Sparsity 90\.0%/);
+    const heatmap = panel.locator('canvas.heatmap').first();
+    await heatmap.hover({ position: { x: 40, y: 20 } });
+    await panel.locator('.readout', { hasText: /unit \d+, input \d+: weight .*importance .*compensation/ }).first().waitFor();
+    await heatmap.click({ position: { x: 40, y: 20 } });
+    await panel.locator('.caption', { hasText: 'one weight per cell' }).first().waitFor();
+    assert.ok(await canvasHasContent(panel, 'canvas.heatmap'), 'the zoomed heatmap is blank');
+    await heatmap.press('Escape');
+    await panel.locator('.caption', { hasText: 'each cell 1 × 4 weights' }).first().waitFor();
     await panel.locator('#map-kind vscode-radio[value="mask"]').click();
     assert.ok(await canvasHasContent(panel, 'canvas.heatmap'), 'the mask heatmap is blank');
-    await page.locator('iframe.webview.ready').screenshot({ path: path.join(screenshots, 'panel-heatmaps-dark.png') });
+    await saveHeatmapShots('dark');
     console.log(`      timings: ${await panel.locator('#timings').textContent()}`);
     failed = false;
   });
@@ -195,6 +203,10 @@ describe('model panel in code-server', { timeout: 900_000 }, () => {
     assert.match(header, /magnitude/);
     assert.ok(await canvasHasContent(panel, '#comparison-chart canvas'), 'the comparison chart is blank');
     await page.locator('iframe.webview.ready').screenshot({ path: path.join(screenshots, 'panel-comparison-dark.png') });
+    await panel.locator('#comparison-export-csv').click();
+    await quickInput(page, path.join(workspace, 'comparison.csv'));
+    await panel.locator('#comparison-status', { hasText: 'Saved comparison.csv' }).waitFor({ timeout: 30_000 });
+    assert.match(fs.readFileSync(path.join(workspace, 'comparison.csv'), 'utf8'), /^series,global sparsity,/);
     failed = false;
   });
 
@@ -211,12 +223,27 @@ describe('model panel in code-server', { timeout: 900_000 }, () => {
     failed = false;
   });
 
-  it('follows the light theme', async () => {
-    await chooseTheme(page, 'Light Modern');
-    await page.locator('.monaco-workbench.vs').waitFor({ timeout: 30_000 });
-    await page.waitForTimeout(1000);
-    assert.ok(await canvasHasContent(panel, 'canvas.heatmap'), 'the heatmap is blank in the light theme');
-    await page.locator('iframe.webview.ready').screenshot({ path: path.join(screenshots, 'panel-heatmaps-light.png') });
-    await page.screenshot({ path: path.join(screenshots, 'workbench-light.png') });
+  it('follows light and high-contrast themes', async () => {
+    const themes = [
+      { name: 'Light Modern', workbench: '.monaco-workbench.vs', file: 'light' },
+      { name: 'Dark High Contrast', workbench: '.monaco-workbench.hc-black', file: 'high-contrast' },
+    ];
+    for (const theme of themes) {
+      await chooseTheme(page, theme.name);
+      await page.locator(theme.workbench).waitFor({ timeout: 30_000 });
+      await page.waitForTimeout(1000);
+      assert.ok(await canvasHasContent(panel, 'canvas.heatmap'), `the heatmap is blank in ${theme.name}`);
+      await saveHeatmapShots(theme.file);
+    }
+    await page.screenshot({ path: path.join(screenshots, 'workbench-light-high-contrast.png') });
   });
+
+  /** Saves the sliders and the first heatmaps of the panel as two screenshots. */
+  async function saveHeatmapShots(theme: string): Promise<void> {
+    const frame = page.locator('iframe.webview.ready');
+    await panel.locator('#sliders').scrollIntoViewIfNeeded();
+    await frame.screenshot({ path: path.join(screenshots, `panel-sliders-${theme}.png`) });
+    await panel.locator('section.layer').first().scrollIntoViewIfNeeded();
+    await frame.screenshot({ path: path.join(screenshots, `panel-heatmaps-${theme}.png`) });
+  }
 });
