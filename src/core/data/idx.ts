@@ -77,7 +77,8 @@ function readBigEndian<T extends NumericArray>(
   size: number,
   Type: new (buffer: ArrayBuffer) => T,
 ): T {
-  const copy = bytes.slice();
+  // Buffer.prototype.slice returns a view, so copy through the constructor for callers passing a Buffer.
+  const copy = new Uint8Array(bytes);
   swapBytes(copy, size);
   const values = new Type(copy.buffer);
   if (values.length !== count)

@@ -138,7 +138,7 @@ function parseDType(file: string, text: string, arrayName: string): DType {
 
 /** Copies the bytes into an aligned buffer in little-endian order and views them as numbers. */
 function decodeNumbers(body: Uint8Array, dtype: DType): NumericArray {
-  // A Node Buffer's slice() is a view into a shared pool, so copy through the Uint8Array constructor.
+  // Buffer.prototype.slice returns a view, so copy through the constructor for callers passing a Buffer.
   const copy = new Uint8Array(body);
   if (!dtype.littleEndian && dtype.itemSize > 1) swapBytes(copy, dtype.itemSize);
   const buffer = copy.buffer;

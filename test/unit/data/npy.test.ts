@@ -3,6 +3,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, it } from 'node:test';
 import { loadDataset } from '../../../src/core/data';
+import { readNpy } from '../../../src/core/data/npy';
 import {
   encodeNpy,
   encodeNpyStrings,
@@ -85,6 +86,23 @@ describe('npy dtypes and layouts', () => {
       Math.fround(0.333251953125),
       Math.fround(2 ** -24),
     ]);
+  });
+});
+
+describe('npy from Buffers', () => {
+  it('decodes a big-endian Buffer', () => {
+    const encoded = encodeNpy([1, 2, 3, 4], [2, 2], { dtype: 'int32', bigEndian: true });
+    const buffer = Buffer.concat([Buffer.alloc(3), encoded]).subarray(3);
+    const array = readNpy('buffer.npy', buffer);
+    assert.deepEqual(Array.from(array.data as Int32Array), [1, 2, 3, 4]);
+    assert.deepEqual(Array.from(buffer.subarray(0, 6)), Array.from(encoded.subarray(0, 6)));
+  });
+
+  it('leaves the input unchanged', () => {
+    const encoded = encodeNpy([1, 2], [2], { dtype: 'float64', bigEndian: true });
+    const buffer = Buffer.from(encoded);
+    readNpy('buffer.npy', buffer);
+    assert.ok(buffer.equals(Buffer.from(encoded)));
   });
 });
 
