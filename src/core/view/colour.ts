@@ -31,20 +31,27 @@ export interface LogRange {
   high: number;
 }
 
+/** Values sampled at most by `logRange`, so that the range of a large tile costs a few ms. */
+const logRangeSamples = 20_000;
+
 /**
  * Chooses a log10 range for non-negative scores: from the 1st percentile of the positive values
- * to the maximum, so a few tiny scores do not wash out the map.
+ * to the maximum, so a few tiny scores do not wash out the map. The percentile comes from an
+ * evenly strided sample of at most 20,000 values, and the maximum from all of them.
  */
 export function logRange(values: ArrayLike<number>): LogRange {
-  let count = 0;
-  for (let i = 0; i < values.length; i++) if (values[i] > 0) count++;
-  if (count === 0) return { low: -1, high: 0 };
-  const positive = new Float64Array(count);
-  count = 0;
-  for (let i = 0; i < values.length; i++) if (values[i] > 0) positive[count++] = values[i];
-  positive.sort();
-  const low = Math.log10(positive[Math.floor(count * 0.01)]);
-  const high = Math.log10(positive[count - 1]);
+  const stride = Math.max(1, Math.ceil(values.length / logRangeSamples));
+  const sample: number[] = [];
+  let max = 0;
+  for (let i = 0; i < values.length; i++) {
+    if (values[i] > max) max = values[i];
+    if (i % stride === 0 && values[i] > 0) sample.push(values[i]);
+  }
+  if (max === 0) return { low: -1, high: 0 };
+  if (sample.length === 0) sample.push(max);
+  const sorted = Float64Array.from(sample).sort();
+  const low = Math.log10(sorted[Math.floor(sorted.length * 0.01)]);
+  const high = Math.log10(max);
   return high > low ? { low, high } : { low: high - 1, high };
 }
 
