@@ -7,7 +7,10 @@
  * the file ever runs. Opcode reference: CPython's `Lib/pickletools.py`.
  */
 
-/** A storage named by a persistent id `('storage', <storage class>, key, location, numel)`. */
+/**
+ * A storage named by a persistent id `('storage', <storage class>, key, location, numel)`, with a
+ * sixth item `None` in legacy files.
+ */
 export class StorageRef {
   constructor(
     /** Storage class name, such as `FloatStorage`. */
@@ -132,18 +135,35 @@ const refusal = 'only tensors and state dicts are read, and no code in the file 
  * StorageRef values wherever the pickle names them by persistent id.
  */
 export function unpickle(data: Uint8Array): PickleValue {
-  return new Unpickler(data).run();
+  return new Unpickler(data, 0).run();
+}
+
+/**
+ * Unpickles the pickle that starts at byte `start` of `data`, for files that store several pickles
+ * in a row. Returns the value and the offset just after its STOP opcode.
+ */
+export function unpickleAt(data: Uint8Array, start: number): { value: PickleValue; end: number } {
+  const unpickler = new Unpickler(data, start);
+  const value = unpickler.run();
+  return { value, end: unpickler.offset };
 }
 
 class Unpickler {
-  private position = 0;
   private stack: StackItem[] = [];
   private marks: number[] = [];
   private memo = new Map<number, PickleValue>();
   private readonly view: DataView;
 
-  constructor(private readonly data: Uint8Array) {
+  constructor(
+    private readonly data: Uint8Array,
+    private position: number,
+  ) {
     this.view = new DataView(data.buffer, data.byteOffset, data.byteLength);
+  }
+
+  /** Offset of the next byte to read. */
+  get offset(): number {
+    return this.position;
   }
 
   run(): PickleValue {
@@ -331,9 +351,11 @@ class Unpickler {
 
   private persistent(id: PickleValue): StorageRef {
     const items = id instanceof PickleTuple ? id.items : null;
-    const [tag, type, key, location, numel] = items ?? [];
+    const [tag, type, key, location, numel, view] = items ?? [];
+    // Legacy (non-zip) files add a sixth item, view metadata, which is None for whole storages.
+    const validLength = items?.length === 5 || (items?.length === 6 && view === null);
     const valid =
-      items?.length === 5 &&
+      validLength &&
       tag === 'storage' &&
       type instanceof PickleGlobal &&
       type.name in storageTypes &&

@@ -184,6 +184,16 @@ print(json.dumps([pickle.dumps(Payload(), protocol=p).hex() for p in (2, 4, 5)])
     });
   });
 
+  it('rejects a hostile legacy file', async () => {
+    const file = path.join(folder, 'hostile-legacy.pt');
+    const magic = '\x80\x02\x8a\x0a\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19.';
+    const version = '\x80\x02M\xe9\x03.';
+    const systemInfo = '\x80\x02}.';
+    const payload = `\x80\x02cos\nsystem\nX\x05\x00\x00\x00touch\x85R.`;
+    await fs.writeFile(file, latin1(magic + version + systemInfo + payload));
+    await assert.rejects(openModel(file), /hostile-legacy\.pt: refused to load 'os\.system'/);
+  });
+
   it('rejects truncated data', () => {
     assert.throws(() => unpickle(latin1('\x80\x02X\x10\x00\x00\x00abc')), /truncated/);
     assert.throws(() => unpickle(latin1('\x80\x02N')), /without a STOP/);

@@ -383,22 +383,53 @@ print(net[0].bias.tolist())`;
     );
   });
 
-  it('rejects a legacy torch.save file', skipWithoutTorch, async () => {
+  it('reads and patches a legacy file', skipWithoutTorch, async () => {
+    const file = path.join(folder, 'legacy.pth');
+    const model = await openModel(file);
+    const layers = denseLayers(model.network);
+    assert.deepEqual(
+      layers.map((l) => [l.name, l.units, l.inputs]),
+      [
+        ['0', 3, 4],
+        ['2', 2, 3],
+      ],
+    );
+    assert.match(model.notes.join(' '), /Legacy \(non-zip\) torch\.save file/);
+    assert.equal(model.canAddBias('0'), false);
+    const reference = new Map(torchTensors(file).items.map(([key, t]) => [key, t.values]));
+    assert.deepEqual([...layers[0].kernel], reference.get('0.weight')?.map(Math.fround));
+    const network = cloneNetwork(model.network);
+    denseLayers(network)[1].kernel[2] = 0;
+    const out = path.join(folder, 'legacy-out.pth');
+    await model.save(network, out);
+    assert.equal((await fs.stat(out)).size, (await fs.stat(file)).size);
+    const saved = torchTensors(out);
+    assert.equal(saved.weightsOnly, true);
+    const expected = [...(reference.get('2.weight') ?? [])];
+    expected[2] = 0;
+    assert.deepEqual(saved.items[1][1].values, expected);
+    assert.deepEqual(saved.items[0][1].values, reference.get('0.weight'));
+  });
+
+  it('rejects a bias for a legacy file', skipWithoutTorch, async () => {
+    const model = await openModel(path.join(folder, 'legacy.pth'));
+    const network = cloneNetwork(model.network);
+    denseLayers(network)[0].bias = Float32Array.of(1, 2, 3);
     await assert.rejects(
-      openModel(path.join(folder, 'legacy.pth')),
-      /legacy\.pth: is a legacy \(non-zip\) torch\.save file.*_use_new_zipfile_serialization=True/,
+      model.save(network, path.join(folder, 'legacy-bias.pth')),
+      /legacy\.pth: cannot add a bias to layer 0: .*prune that layer without compensation/,
     );
   });
 
-  it('rejects legacy magic without torch', async () => {
+  it('rejects a truncated legacy file', async () => {
     const file = path.join(folder, 'legacy-magic.pt');
     const magic = [
-      0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19, 0x2e,
+      0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19,
     ];
-    await fs.writeFile(file, Uint8Array.from(magic));
+    await fs.writeFile(file, Uint8Array.from([...magic, 0x2e]));
     await assert.rejects(
       openModel(file),
-      /legacy-magic\.pt: is a legacy \(non-zip\) torch\.save file/,
+      /legacy-magic\.pt: invalid legacy torch\.save file: pickle data ends without a STOP opcode; it may be truncated/,
     );
   });
 
