@@ -121,6 +121,8 @@ export function renderDataForm(state: PanelState, onStatus: (text: string, error
           h('dd', { id: 'data-description' }, `${formatCount(state.data.samples)} samples: ${state.data.description}`),
           h('dt', {}, 'Evaluation'),
           h('dd', {}, `${formatCount(state.data.evalSamples)} samples: ${state.data.evalDescription}`),
+          h('dt', {}, 'Preprocessing'),
+          h('dd', { id: 'data-preprocessing' }, state.data.preprocessing),
           h('dt', {}, 'Task'),
           h('dd', { id: 'data-task' }, state.data.task),
         )

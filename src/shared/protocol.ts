@@ -1,8 +1,8 @@
 /**
  * The one message protocol between the model panel's webview and the extension host. Both sides
- * import these types. The webview sends `ready`, then requests with ids; the host replies to each
- * id with progress events and one reply or failure, and sends `state` whenever the model, the
- * data or the scores change. Large arrays travel as `ArrayBuffer`s of float32 (or float64 where
+ * import these types. The webview sends `ready`, then requests with ids. The host replies to each
+ * id with progress events and one reply or failure. It also sends `state` whenever the model,
+ * the data or the scores change. Large arrays travel as `ArrayBuffer`s of float32 (or float64 where
  * noted) values.
  */
 import type {

@@ -1,7 +1,7 @@
 /**
  * Downsampled tiles of a dense layer for the heatmaps. A tile covers a region of the
- * `[units, inputs]` kernel; each cell aggregates a block of weights so that a large layer is
- * sent to the panel as at most `maxRows × maxCols` cells.
+ * `[units, inputs]` kernel. Each cell aggregates a block of weights, so a large layer reaches
+ * the panel as at most `maxRows × maxCols` cells.
  */
 
 /** Quantiles stored per cell (0, 1/8, …, 1) so the panel can shade a cell's pruned fraction. */

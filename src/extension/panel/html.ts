@@ -1,7 +1,7 @@
 /** The one HTML builder of the model panel's webview. */
 import { randomBytes } from 'node:crypto';
 
-/** What the page links to: URIs already converted with `webview.asWebviewUri`. */
+/** Links of the page: URIs already converted with `webview.asWebviewUri`. */
 export interface PanelPage {
   cspSource: string;
   scriptUri: string;

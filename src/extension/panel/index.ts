@@ -32,7 +32,7 @@ const saveFilters: Record<string, Record<string, string[]>> = {
 export interface OpenPanelOptions extends PanelOptions {
   /** The custom editor's panel; without it a new panel opens beside the active editor. */
   webviewPanel?: vscode.WebviewPanel;
-  /** Where messages go; the extension's "PruneLens" log channel. */
+  /** Log channel of the panel's messages: the extension's "PruneLens" channel. */
   log?: vscode.LogOutputChannel;
 }
 

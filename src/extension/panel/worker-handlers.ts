@@ -30,7 +30,7 @@ import {
   type WorkerPanel,
 } from './worker-session';
 
-/** What `panel.open` and `panel.loadData` return. */
+/** Result of `panel.open` and `panel.loadData`: everything the panel state needs from the worker. */
 export interface PanelSnapshot {
   model: ModelSummary;
   data: DataSummary | null;
@@ -92,14 +92,29 @@ async function openPanel(params: { session: string; model: ModelRequest }, conte
   return snapshot(panel, null);
 }
 
-function describeData(calibration: Dataset, evaluation: Dataset, separate: boolean, task: string): DataSummary {
+/** Describes the preprocessing `(x × scale + shift − mean) / std` that the options apply. */
+function describePreprocessing(options: DataRequest['data']): string {
+  const show = (value: number | number[] | undefined) => (Array.isArray(value) ? `${value.length} values per feature` : String(value));
+  const parts = (['scale', 'shift', 'mean', 'std'] as const)
+    .filter((key) => options[key] !== undefined)
+    .map((key) => `${key} ${show(options[key])}`);
+  return parts.length > 0 ? `(x × scale + shift − mean) / std with ${parts.join(', ')}` : 'none (values as stored)';
+}
+
+function describeData(
+  request: DataRequest,
+  calibration: Dataset,
+  evaluation: Dataset,
+  task: string,
+): DataSummary {
+  const separate = evaluation !== calibration;
   return {
     description: calibration.description,
     samples: calibration.samples,
     evalDescription: separate ? evaluation.description : 'the calibration samples (no separate evaluation rows or file)',
     evalSamples: evaluation.samples,
     task: task as DataSummary['task'],
-    preprocessing: calibration.description,
+    preprocessing: describePreprocessing(request.data),
   };
 }
 
@@ -115,7 +130,7 @@ async function loadPanelData(
   await scorePanel(panel, params.method, context);
   const check = await evaluateNetwork(panel.model.network, null, evaluation, { signal: context.signal });
   context.log(`Panel scored ${panel.model.path} with ${params.method} on ${calibration.samples} samples in ${panel.scoreSeconds.toFixed(2)} s.`);
-  return snapshot(panel, describeData(calibration, evaluation, evaluation !== calibration, check.task));
+  return snapshot(panel, describeData(params.data, calibration, evaluation, check.task));
 }
 
 function tileOf(params: { session: string; layer: string; region: WireRegion; maxRows: number; maxCols: number }): WireTile {

@@ -69,7 +69,8 @@ describe('panel html', () => {
   it('nonce is fresh per render', () => {
     const first = /nonce-([^']+)'/.exec(buildPanelHtml(page))?.[1];
     const second = /nonce-([^']+)'/.exec(buildPanelHtml(page))?.[1];
-    assert.ok(first && first.length >= 16);
+    assert.ok(first);
+    assert.ok(first.length >= 16);
     assert.notEqual(first, second);
   });
 
