@@ -21,7 +21,7 @@ export interface Services {
 export interface CommonAnswers {
   /** Allow (true) or refuse (false) computation in an untrusted workspace without asking. */
   allowUntrusted?: boolean;
-  /** Load a file above the size limit without asking. */
+  /** Load (true) or skip (false) a file above the size limit without asking. */
   allowLarge?: boolean;
   /** Cancel the job when its progress reaches this fraction (tests of Cancel). */
   cancelAtFraction?: number;
@@ -76,6 +76,7 @@ export async function confirmCompute(
   const limitMB = readSettings().confirmLoadAboveMB;
   const size = (await vscode.workspace.fs.stat(uri)).size;
   if (limitMB > 0 && size > limitMB * 1024 * 1024 && !answers.allowLarge) {
+    if (answers.allowLarge === false) return false;
     const load = 'Load';
     const choice = await vscode.window.showWarningMessage(
       `${path.basename(uri.fsPath)} is ${(size / 1024 / 1024).toFixed(0)} MB, above the prunelens.confirmLoadAboveMB setting (${limitMB} MB). Loading it may take a while and use much memory.`,

@@ -59,6 +59,11 @@ export class WorkerClient {
   /** Number of workers started so far (a restart after a stuck cancel adds one). */
   startedWorkers = 0;
 
+  /** True while a worker thread is running; the next request starts one otherwise. */
+  get isRunning(): boolean {
+    return this.worker !== undefined;
+  }
+
   /** Sends `method(params)` to the worker and resolves with the handler's value. */
   request<T>(method: string, params: unknown, options: RequestOptions = {}): Promise<T> {
     if (this.disposed) return Promise.reject(new Error('The PruneLens worker was shut down.'));

@@ -1,6 +1,8 @@
 import * as assert from 'node:assert/strict';
+import * as vscode from 'vscode';
+import type { InspectReport } from '../../src/core/reports';
 import type { PruneLensApi } from '../../src/extension/extension';
-import { activateExtension } from './helpers';
+import { activateExtension, copyFromCorpus, waitFor } from './helpers';
 
 describe('worker', () => {
   let api: PruneLensApi;
@@ -53,5 +55,49 @@ describe('worker', () => {
       api.worker.request('no.such.method', {}),
       /Unknown worker method "no\.such\.method"/,
     );
+  });
+});
+
+describe('settings', () => {
+  let api: PruneLensApi;
+  before(async () => {
+    api = await activateExtension();
+  });
+  afterEach(async () => {
+    const config = vscode.workspace.getConfiguration('prunelens');
+    await config.update('backend', undefined, vscode.ConfigurationTarget.Global);
+    await config.update('confirmLoadAboveMB', undefined, vscode.ConfigurationTarget.Global);
+  });
+
+  it('restarts the worker for a new backend', async () => {
+    await api.worker.request('test.threadId', {});
+    const before = api.worker.startedWorkers;
+    await vscode.workspace
+      .getConfiguration('prunelens')
+      .update('backend', 'cpu', vscode.ConfigurationTarget.Global);
+    await waitFor(() => !api.worker.isRunning, 5000, 'the old worker to stop');
+    await api.worker.request('test.threadId', {});
+    assert.equal(api.worker.startedWorkers, before + 1);
+  });
+
+  it('asks before loading a large model', async () => {
+    await vscode.workspace
+      .getConfiguration('prunelens')
+      .update('confirmLoadAboveMB', 1, vscode.ConfigurationTarget.Global);
+    const model = copyFromCorpus('large', 'keras-h5-mnist-mlp-bn-dropout/mnist_mlp.h5');
+    const declined = await vscode.commands.executeCommand('prunelens.inspectModel', model, {
+      allowLarge: false,
+      open: false,
+    });
+    assert.equal(declined, undefined);
+    const report = await vscode.commands.executeCommand<InspectReport>(
+      'prunelens.inspectModel',
+      model,
+      {
+        allowLarge: true,
+        open: false,
+      },
+    );
+    assert.equal(report?.format, 'keras-h5');
   });
 });
