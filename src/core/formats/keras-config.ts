@@ -19,8 +19,10 @@ export interface KerasArchitecture {
   modelClass: string;
   /** Shape of one input sample, or null when the configuration does not state it. */
   inputShape: number[] | null;
-  /** The layers in execution order, without InputLayer. */
+  /** The layers in execution order, without InputLayer; in file order when the graph branches. */
   layers: KerasLayerSpec[];
+  /** Why a functional graph is not a single chain, or null when it is one. */
+  branching: string | null;
 }
 
 type JsonObject = Record<string, unknown>;
@@ -48,9 +50,10 @@ export function parseKerasArchitecture(topology: unknown, file: string): KerasAr
     throw new ModelFormatError(file, `has a ${modelClass} configuration without a list of layers.`);
   }
   const isFunctional = entries.some((entry) => isObject(entry) && 'inbound_nodes' in entry);
-  const ordered = isFunctional ? chainOrder(entries, file) : entries;
-  const architecture = buildArchitecture(modelClass, ordered, file);
-  architecture.inputShape ??= builtInputShape(config, ordered[0]);
+  const chain = isFunctional ? chainOrder(entries, file) : { order: entries, problem: null };
+  const architecture = buildArchitecture(modelClass, chain.order, file);
+  architecture.inputShape ??= builtInputShape(config, chain.order[0]);
+  architecture.branching = chain.problem;
   return architecture;
 }
 
@@ -75,7 +78,7 @@ function buildArchitecture(
     if (spec.className === 'InputLayer') continue;
     layers.push(spec);
   }
-  return { modelClass, inputShape, layers };
+  return { modelClass, inputShape, layers, branching: null };
 }
 
 function toLayerSpec(entry: unknown, index: number, file: string): KerasLayerSpec {
@@ -108,45 +111,53 @@ function sampleShape(value: unknown): number[] | null {
   return dimensions as number[];
 }
 
+/** Layers in chain order, or in file order with the reason the graph is not a chain. */
+interface ChainOrder {
+  order: unknown[];
+  problem: string | null;
+}
+
 /**
- * Orders the layers of a functional model along its single chain from input to output.
- * Throws when a layer has several inputs, is called twice, or the graph branches.
+ * Orders the layers of a functional model along its single chain from input to output. When a
+ * layer has several inputs, is called twice, or the graph branches, returns the file's order
+ * (which Keras writes in topological order) and the reason.
  */
-function chainOrder(entries: unknown[], file: string): unknown[] {
-  const byName = new Map<string, JsonObject>();
+function chainOrder(entries: unknown[], file: string): ChainOrder {
+  const byName = new Map<string, unknown>();
   const nextOf = new Map<string, string[]>();
-  let start: string | undefined;
+  const starts: string[] = [];
+  const unchanged = (problem: string) => ({ order: entries, problem });
   for (const [index, entry] of entries.entries()) {
     const spec = toLayerSpec(entry, index, file);
     const name = isObject(entry) && typeof entry.name === 'string' ? entry.name : spec.name;
-    byName.set(name, entry as JsonObject);
+    byName.set(name, entry);
     const inbound = inboundLayers((entry as JsonObject).inbound_nodes);
     if (inbound.length === 0) {
-      if (start !== undefined) throw notAChain(file, `it has several inputs (${start}, ${name})`);
-      start = name;
-      continue;
+      starts.push(name);
+    } else if (inbound.length > 1 || inbound[0].length !== 1) {
+      return unchanged(`layer ${name} is called more than once or takes several inputs`);
+    } else {
+      const previous = inbound[0][0];
+      nextOf.set(previous, [...(nextOf.get(previous) ?? []), name]);
     }
-    if (inbound.length > 1 || inbound[0].length !== 1) {
-      throw notAChain(file, `layer ${name} is called more than once or takes several inputs`);
-    }
-    const previous = inbound[0][0];
-    nextOf.set(previous, [...(nextOf.get(previous) ?? []), name]);
   }
-  if (start === undefined) throw notAChain(file, 'no layer is an input');
+  if (starts.length !== 1) return unchanged(`it has ${starts.length} inputs`);
+
   const order: unknown[] = [];
-  for (let name: string | undefined = start; name !== undefined;) {
+  for (let name: string | undefined = starts[0]; name !== undefined;) {
     order.push(byName.get(name));
     const next: string[] = nextOf.get(name) ?? [];
-    if (next.length > 1) throw notAChain(file, `the output of ${name} feeds ${next.join(' and ')}`);
+    if (next.length > 1) return unchanged(`the output of ${name} feeds ${next.join(' and ')}`);
     name = next[0];
   }
   if (order.length !== entries.length) {
-    throw notAChain(file, 'some layers are not on the path from the input to the output');
+    return unchanged('some layers are not on the path from the input to the output');
   }
-  return order;
+  return { order, problem: null };
 }
 
-function notAChain(file: string, reason: string): ModelFormatError {
+/** Returns the error for a functional graph that PruneLens cannot treat as a chain. */
+export function notAChain(file: string, reason: string): ModelFormatError {
   return new ModelFormatError(
     file,
     `is a functional model that is not a single chain of layers: ${reason}; ` +

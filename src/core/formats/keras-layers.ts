@@ -7,7 +7,7 @@ import { ModelFormatError } from '../errors';
 import type { Activation, ActivationName, Layer, Network } from '../model';
 import { shapeSize } from '../model';
 import type { KerasArchitecture, KerasLayerSpec } from './keras-config';
-import { isObject } from './keras-config';
+import { isObject, notAChain } from './keras-config';
 
 /** One stored weight of a layer, in the layer's own order, with a format-specific reference. */
 export interface StoredWeight<Ref> {
@@ -53,12 +53,19 @@ export function buildKerasNetwork<Ref>(
   const specs = architecture.layers;
   const weights = specs.map((spec) => weightsOf(spec));
   let shape = architecture.inputShape ?? firstDenseInputs(specs, weights);
+  // In a branching graph the previous layer in file order is not always a layer's input.
+  const tracksShape = architecture.branching === null;
   for (const [index, spec] of specs.entries()) {
-    const step = convertLayer(spec, weights[index], shape, { file, dense, notes });
+    const step = convertLayer(spec, weights[index], tracksShape ? shape : null, {
+      file,
+      dense,
+      notes,
+    });
     layers.push(...step.layers);
     shape = step.shape;
   }
   fillUnknownFlattenShapes(layers);
+  checkBranching(architecture.branching, layers, notes, file);
   if (layers.some((layer) => layer.kind === 'opaque')) {
     notes.push('Only data-free criteria (magnitude, random) apply because some layers cannot run.');
   }
@@ -70,6 +77,19 @@ export function buildKerasNetwork<Ref>(
     );
   }
   return { network: { inputShape, layers }, dense, notes };
+}
+
+/**
+ * Accepts a branching graph only when some layer is opaque (merge layers such as Add or
+ * Concatenate are), because the engine then runs nothing and offers data-free criteria, for
+ * which the order of the layers does not matter.
+ */
+function checkBranching(reason: string | null, layers: Layer[], notes: string[], file: string) {
+  if (reason === null) return;
+  if (!layers.some((layer) => layer.kind === 'opaque')) throw notAChain(file, reason);
+  notes.unshift(
+    `The model is a graph, not a single chain (${reason}); its layers are listed in file order.`,
+  );
 }
 
 function firstDenseInputs<Ref>(specs: KerasLayerSpec[], weights: StoredWeight<Ref>[][]) {

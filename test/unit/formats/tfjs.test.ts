@@ -455,32 +455,61 @@ describe('TF.js layers topologies', () => {
     );
   });
 
-  it('rejects a branching graph', async () => {
+  const input = {
+    class_name: 'InputLayer',
+    name: 'in',
+    config: { name: 'in', batch_shape: [null, 3] },
+    inbound_nodes: [],
+  };
+  const branchWeights: [string, number[]][] = [
+    ['left/kernel', [3, 2]],
+    ['left/bias', [2]],
+    ['right/kernel', [3, 2]],
+    ['right/bias', [2]],
+  ];
+
+  it('keeps a merging graph opaque', async () => {
+    const merge = {
+      class_name: 'Add',
+      name: 'sum',
+      config: { name: 'sum' },
+      inbound_nodes: [
+        [
+          ['left', 0, 0, {}],
+          ['right', 0, 0, {}],
+        ],
+      ],
+    };
     const layers = [
-      {
-        class_name: 'InputLayer',
-        name: 'in',
-        config: { name: 'in', batch_shape: [null, 3] },
-        inbound_nodes: [],
-      },
+      input,
       { ...dense('left', 2), inbound_nodes: [[['in', 0, 0, {}]]] },
       { ...dense('right', 2), inbound_nodes: [[['in', 0, 0, {}]]] },
-      {
-        class_name: 'Add',
-        name: 'sum',
-        config: { name: 'sum' },
-        inbound_nodes: [
-          [
-            ['left', 0, 0, {}],
-            ['right', 0, 0, {}],
-          ],
-        ],
-      },
+      merge,
     ];
-    const file = await writeModel('branch', layers, []);
+    const file = await writeModel('merge', layers, branchWeights);
+    const model = await openModel(file);
+    const kinds = model.network.layers.map((layer) => `${layer.kind}:${layer.name}`);
+    assert.deepEqual(kinds, ['dense:left', 'dense:right', 'opaque:sum']);
+    assert.equal(isRunnable(model.network), false);
+    assert.match(model.notes[0], /not a single chain \(layer sum .*several inputs\)/);
+    // Saving still writes the dense layers back.
+    const network = cloneNetwork(model.network);
+    denseLayers(network)[1].kernel[0] = 9;
+    const out = path.join(path.dirname(file), 'saved.json');
+    await model.save(network, out);
+    assert.equal(denseLayers((await openModel(out)).network)[1].kernel[0], 9);
+  });
+
+  it('rejects a branching graph', async () => {
+    const layers = [
+      input,
+      { ...dense('left', 2), inbound_nodes: [[['in', 0, 0, {}]]] },
+      { ...dense('right', 2), inbound_nodes: [[['in', 0, 0, {}]]] },
+    ];
+    const file = await writeModel('branch', layers, branchWeights);
     await assert.rejects(
       openModel(file),
-      /model\.json: is a functional model that is not a single chain of layers: layer sum .*several inputs/,
+      /model\.json: is a functional model that is not a single chain of layers: the output of in feeds left and right/,
     );
   });
 
