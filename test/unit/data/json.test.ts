@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { loadDataset } from '../../../src/core/data';
-import { makeTempDir, writeFixture } from './fixtures';
+import { gzip, makeTempDir, writeFixture } from './fixtures';
 
 const folder = makeTempDir();
 const json = (name: string, value: unknown): string =>
@@ -59,6 +59,13 @@ describe('JSON data', () => {
     const data = await loadDataset({ data: file, featuresKey: 'inputs', labelsKey: 'outputs' });
     assert.deepEqual(Array.from(data.labels!), [0.25]);
     assert.equal(data.labelKind, 'value');
+  });
+
+  it('reads gzipped JSON', async () => {
+    const file = writeFixture(folder, 'rows.json.gz', gzip('{"X": [[1, 2]], "labels": [3]}'));
+    const data = await loadDataset({ data: file });
+    assert.deepEqual(Array.from(data.features), [1, 2]);
+    assert.deepEqual(Array.from(data.labels!), [3]);
   });
 
   it('rejects ragged samples', async () => {

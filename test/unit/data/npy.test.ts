@@ -6,6 +6,7 @@ import { loadDataset } from '../../../src/core/data';
 import { readNpy } from '../../../src/core/data/npy';
 import {
   encodeNpy,
+  gzip,
   encodeNpyStrings,
   hasNumpy,
   makeTempDir,
@@ -64,6 +65,12 @@ describe('npy dtypes and layouts', () => {
     );
     const data = await loadDataset({ data: file });
     assert.deepEqual(Array.from(data.features), exact.map(Math.fround));
+  });
+
+  it('reads a gzipped npy', async () => {
+    const file = writeFixture(folder, 'packed.npy.gz', gzip(encodeNpy([1, 2, 3, 4], [2, 2])));
+    const data = await loadDataset({ data: file });
+    assert.deepEqual(Array.from(data.features), [1, 2, 3, 4]);
   });
 
   it('reads a rank-1 array as samples', async () => {
