@@ -226,6 +226,8 @@ export async function startServer(host, scratch, { smokeDriver = true, trust = f
     detached: true,
   });
   fs.closeSync(logStream);
+  liveServers.add(child);
+  child.once('exit', () => liveServers.delete(child));
   const origin = `http://127.0.0.1:${port}`;
   const deadline = Date.now() + 60_000;
   while (Date.now() < deadline) {
@@ -241,6 +243,27 @@ export async function startServer(host, scratch, { smokeDriver = true, trust = f
   throw new Error(
     `code-server did not respond on ${origin} within 60 s; see ${scratch}/server.log`,
   );
+}
+
+/** Servers still running, stopped on exit or on a termination signal. */
+const liveServers = new Set();
+
+function killGroup(child, signal) {
+  try {
+    process.kill(-child.pid, signal);
+  } catch {
+    // already gone
+  }
+}
+
+process.on('exit', () => {
+  for (const child of liveServers) killGroup(child, 'SIGKILL');
+});
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
+  process.once(signal, () => {
+    log(`received ${signal}; stopping code-server`);
+    process.exit(128 + (signal === 'SIGINT' ? 2 : signal === 'SIGTERM' ? 15 : 1));
+  });
 }
 
 /** Stops code-server and everything it started (it runs in its own process group). */
