@@ -14,6 +14,7 @@ import {
   arrayToRaw,
   describeRow,
   labelCount,
+  type NdArray,
   type RawData,
   type RawLabels,
 } from './raw';
@@ -96,7 +97,7 @@ async function readFeatures(
 function withLabels(
   file: string,
   raw: RawData,
-  arrays: { labelsKey?: string; labels?: { shape: number[]; data: RawData['values'] | string[] } },
+  arrays: { labelsKey?: string; labels?: NdArray },
 ): RawData {
   if (!arrays.labels || arrays.labelsKey === undefined) return raw;
   const name = JSON.stringify(arrays.labelsKey);
@@ -160,18 +161,17 @@ async function readLabelsFile(
       return arrayToLabels(file, readNpy(file, bytes), 'the labels array');
     case 'idx':
       return arrayToLabels(file, readIdx(file, bytes), 'the IDX labels');
-    case 'npz': {
+    case 'npz':
       return arrayToLabels(file, readNpzLabels(file, bytes, options.labelsKey), 'the labels array');
-    }
-    case 'json': {
+    case 'json':
       return arrayToLabels(file, readJsonLabels(file, bytes, options.labelsKey), 'the labels');
-    }
   }
 }
 
 function checkShape(file: string, raw: RawData): void {
-  if (raw.samples === 0)
+  if (raw.samples === 0) {
     throw new DataError(file, 'contains no samples; choose a file with data rows.');
+  }
   if (raw.featureCount === 0) {
     throw new DataError(
       file,
