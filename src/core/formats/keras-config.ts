@@ -21,7 +21,7 @@ export interface KerasArchitecture {
   inputShape: number[] | null;
   /** The layers in execution order, without InputLayer; in file order when the graph branches. */
   layers: KerasLayerSpec[];
-  /** Why a functional graph is not a single chain, or null when it is one. */
+  /** The reason a functional graph is not a single chain, or null when it is one. */
   branching: string | null;
 }
 

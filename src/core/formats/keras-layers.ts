@@ -52,6 +52,7 @@ export function buildKerasNetwork<Ref>(
   const layers: Layer[] = [];
   const specs = architecture.layers;
   const weights = specs.map((spec) => weightsOf(spec));
+
   let shape = architecture.inputShape ?? firstDenseInputs(specs, weights);
   // In a branching graph the previous layer in file order is not always a layer's input.
   const tracksShape = architecture.branching === null;
@@ -64,6 +65,7 @@ export function buildKerasNetwork<Ref>(
     layers.push(...step.layers);
     shape = step.shape;
   }
+
   fillUnknownFlattenShapes(layers);
   checkBranching(architecture.branching, layers, notes, file);
   if (layers.some((layer) => layer.kind === 'opaque')) {
