@@ -13,7 +13,10 @@ export const cacheRoot = path.join(repoRoot, '.vscode-test');
 /** Folder of the compiled integration tests. */
 export const testsOut = path.join(repoRoot, 'out', 'test', 'vscode');
 
-/** Versions proven to build offline here; code-server 4.139.1 requires Node 24. */
+/**
+ * Versions that install from npm without other downloads (native modules build from source);
+ * code-server 4.139.1 requires Node 24.
+ */
 export const nodeVersion = process.env.PRUNELENS_NODE24_VERSION ?? '24.21.0';
 export const codeServerVersion = process.env.PRUNELENS_CODE_SERVER_VERSION ?? '4.139.1';
 
@@ -259,10 +262,11 @@ function killGroup(child, signal) {
 process.on('exit', () => {
   for (const child of liveServers) killGroup(child, 'SIGKILL');
 });
-for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
+const signalNumbers = { SIGHUP: 1, SIGINT: 2, SIGTERM: 15 };
+for (const [signal, number] of Object.entries(signalNumbers)) {
   process.once(signal, () => {
     log(`received ${signal}; stopping code-server`);
-    process.exit(128 + (signal === 'SIGINT' ? 2 : signal === 'SIGTERM' ? 15 : 1));
+    process.exit(128 + number);
   });
 }
 
