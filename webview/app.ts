@@ -5,7 +5,7 @@ import type { PanelState, ScoresState } from '../src/shared/protocol';
 import { comparisonView, JobControls, metricNames, sensitivityView } from './analysis';
 import { formatCount, formatNumber, formatPercent, h } from './dom';
 import { drawInputImage, drawLegend, LayerHeatmap, type MapKind } from './heatmap';
-import { call, RequestError, type Call } from './rpc';
+import { call } from './rpc';
 import { SparsitySliders, type SliderChange } from './sliders';
 import { renderDataForm, renderModelSummary } from './summary';
 import { readPalette, type Palette } from './theme';
@@ -47,8 +47,9 @@ export class PanelApp {
   private sliders: SparsitySliders | null = null;
   private baseline: Metrics | null = null;
   private evaluateTimer: number | undefined;
-  private evaluating: Call<unknown> | null = null;
-  private evaluateSequence = 0;
+  /** True while an evaluation runs; moves meanwhile only update `queuedChange`. */
+  private evaluating = false;
+  private queuedChange: SliderChange | null = null;
   private scoresKey = '';
   private formKey = '';
   private readonly timings: Record<string, number> = {};
@@ -223,25 +224,35 @@ export class PanelApp {
     }
   }
 
+  /**
+   * Measures the metrics at a slider position. At most one evaluation runs at a time and the
+   * latest position waits for it: cancelling instead would make the worker client restart a
+   * worker that does not stop within its grace time, which costs a reload.
+   */
   private async evaluate(change: SliderChange): Promise<void> {
-    this.evaluating?.cancel();
-    const sequence = ++this.evaluateSequence;
+    if (this.evaluating) {
+      this.queuedChange = change;
+      return;
+    }
+    this.evaluating = true;
     const started = performance.now();
     this.metrics.classList.add('pending');
-    const request = call('evaluate', { sparsities: this.sparsityMap(change.sparsities) });
-    this.evaluating = request;
     try {
-      const reply = await request.result;
-      if (sequence !== this.evaluateSequence) return;
+      const reply = await call('evaluate', { sparsities: this.sparsityMap(change.sparsities) }).result;
       this.timings.metrics = performance.now() - started;
-      this.metrics.textContent = `Measured on ${formatCount(reply.samples)} samples at ${formatPercent(change.overall)} (one-shot preview from the current scores): ${describeMetrics(reply.metrics, this.baseline)}`;
+      const where = `${formatPercent(change.overall)} (one-shot preview from the current scores)`;
+      this.metrics.textContent = `Measured on ${formatCount(reply.samples)} samples at ${where}: ${describeMetrics(reply.metrics, this.baseline)}`;
       this.metrics.dataset.sparsity = String(change.overall);
       this.showTimings();
     } catch (error) {
-      if (!(error instanceof RequestError && error.cancelled) && sequence === this.evaluateSequence) this.metrics.textContent = (error as Error).message;
+      this.metrics.textContent = (error as Error).message;
     } finally {
-      if (sequence === this.evaluateSequence) this.metrics.classList.remove('pending');
+      this.evaluating = false;
+      this.metrics.classList.remove('pending');
     }
+    const queued = this.queuedChange;
+    this.queuedChange = null;
+    if (queued) await this.evaluate(queued);
   }
 
   private showTimings(): void {

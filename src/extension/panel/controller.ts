@@ -4,7 +4,7 @@
  * parts (dialogs, the webview) and the e2e harness supplies stand-ins.
  */
 import * as path from 'node:path';
-import { parseNumberList, parseRows } from '../../core/data';
+import { parseNumberList, parseRows } from '../../core/data/options';
 import type { DataOptions } from '../../core/data/types';
 import { CancelledError, oneLine } from '../../core/errors';
 import type { ProgressEvent } from '../../core/progress';
@@ -20,12 +20,19 @@ import type {
   SaveForm,
 } from '../../shared/protocol';
 import { prunedOutputPath } from '../prune-options';
+import { sessionLostError } from './session-error';
 import type { PanelSnapshot } from './worker-handlers';
 import { parseWebviewMessage } from './validate';
 
+/** Cancellation and progress of one worker request. */
+export interface WorkerTask {
+  signal?: AbortSignal;
+  onProgress?: (event: ProgressEvent) => void;
+}
+
 /** The part of the worker client the panel uses. */
 export interface PanelWorker {
-  request<T>(method: string, params: unknown, options?: { signal?: AbortSignal; onProgress?: (event: ProgressEvent) => void }): Promise<T>;
+  request<T>(method: string, params: unknown, options?: WorkerTask): Promise<T>;
 }
 
 /** Services of the panel's surroundings: messaging, dialogs, files and the log. */
@@ -83,6 +90,8 @@ export class PanelController {
   private dataOptions: DataOptions | undefined;
   private evalDataOptions: DataOptions | undefined;
   private opened: Promise<void> | undefined;
+  /** The data and method last loaded in the worker, to restore a lost session. */
+  private loadedData: { data: DataRequest; method: MethodName } | undefined;
 
   constructor(
     private readonly modelPath: string,
@@ -113,7 +122,7 @@ export class PanelController {
 
   private async load(): Promise<void> {
     await this.withBusy(`Loading ${path.basename(this.modelPath)}…`, async () => {
-      const snapshot = await this.worker.request<PanelSnapshot>('panel.open', { session: this.session, model: { model: this.modelPath } });
+      const snapshot = await this.worker.request<PanelSnapshot>('panel.open', this.openParams());
       this.applySnapshot(snapshot);
     });
     if (this.dataOptions && !this.state.error) await this.loadData(this.state.dataForm).catch(() => undefined);
@@ -169,21 +178,45 @@ export class PanelController {
     switch (message.method) {
       case 'tile':
       case 'point':
-        return this.worker.request(`panel.${message.method}`, { session, ...(message.params as object) }, task);
+        return this.callPanel(`panel.${message.method}`, { session, ...(message.params as object) }, task);
       case 'evaluate':
-        return this.worker.request('panel.evaluate', { session, ...(message.params as RequestMap['evaluate']['params']) }, task);
+        return this.callPanel('panel.evaluate', { session, ...(message.params as RequestMap['evaluate']['params']) }, task);
       case 'pickFile':
         return this.pickFile((message.params as RequestMap['pickFile']['params']).role);
       case 'loadData':
         return this.loadData(message.params as DataForm, task).then(() => ({ loaded: true }));
       case 'sensitivity':
-        return this.worker.request('panel.sensitivity', { session, ...(message.params as object) }, task);
+        return this.callPanel('panel.sensitivity', { session, ...(message.params as object) }, task);
       case 'compare':
-        return this.worker.request('panel.compare', { session, ...(message.params as object) }, task);
+        return this.callPanel('panel.compare', { session, ...(message.params as object) }, task);
       case 'save':
         return this.save(message.params as SaveForm, task);
       case 'export':
         return this.exportChart(message.params as ExportForm);
+    }
+  }
+
+  private openParams() {
+    return { session: this.session, model: { model: this.modelPath } };
+  }
+
+  /**
+   * Sends a panel request to the worker. A restarted worker (after a Cancel that did not stop in
+   * time, or a crash) has lost the session, so the model and data are loaded again and the
+   * request is retried once.
+   */
+  private async callPanel<T>(method: string, params: unknown, task: WorkerTask = {}): Promise<T> {
+    try {
+      return await this.worker.request<T>(method, params, task);
+    } catch (error) {
+      if ((error as Error)?.name !== sessionLostError) throw error;
+      this.host.log(`Panel: the worker lost session ${this.session}; reloading ${path.basename(this.modelPath)}.`);
+      await this.worker.request('panel.open', this.openParams(), { signal: task.signal });
+      if (this.loadedData) {
+        const { data, method: scoring } = this.loadedData;
+        await this.worker.request('panel.loadData', { session: this.session, data, method: scoring }, { signal: task.signal });
+      }
+      return this.worker.request<T>(method, params, task);
     }
   }
 
@@ -253,7 +286,8 @@ export class PanelController {
     this.state.dataForm = form;
     const method = form.method ?? 'ecp';
     await this.withBusy(`Scoring with ${method}…`, async () => {
-      const snapshot = await this.worker.request<PanelSnapshot>('panel.loadData', { session: this.session, data, method }, task);
+      const snapshot = await this.callPanel<PanelSnapshot>('panel.loadData', { session: this.session, data, method }, task);
+      this.loadedData = { data, method };
       this.applySnapshot(snapshot);
     }, true);
   }
@@ -262,7 +296,7 @@ export class PanelController {
     const suggested = prunedOutputPath(this.modelPath, form.sparsity);
     const output = await this.host.pickSaveTarget('model', suggested);
     if (!output) return { output: null };
-    const report = await this.worker.request('panel.save', { session: this.session, output, form }, task);
+    const report = await this.callPanel('panel.save', { session: this.session, output, form }, task);
     this.host.log(`Panel saved the pruned model to ${output}.`);
     return { output: path.basename(output), report };
   }

@@ -21,6 +21,7 @@ import type {
   WireTile,
 } from '../../shared/protocol';
 import type { HandlerContext, RpcHandlers } from '../rpc-protocol';
+import { sessionLostError } from './session-error';
 import {
   inputImageOf,
   modelSummary,
@@ -43,7 +44,11 @@ const panels = new Map<string, WorkerPanel>();
 
 function panelFor(session: string): WorkerPanel {
   const panel = panels.get(session);
-  if (!panel) throw new UsageError('The panel\'s model is no longer loaded; reopen the model file.');
+  if (!panel) {
+    const error = new Error(`The worker has no panel session ${session}; the host reloads the model and retries.`);
+    error.name = sessionLostError;
+    throw error;
+  }
   return panel;
 }
 

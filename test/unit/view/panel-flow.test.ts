@@ -123,6 +123,17 @@ describe('panel host and worker', { timeout: 180_000 }, () => {
     assert.ok(fs.statSync(harness.saved).size > 0);
   });
 
+  it('reloads a lost worker session', async () => {
+    await inProcessWorker.request('panel.close', { session: harness.controller.session });
+    const layer = lastState(harness.messages).model?.dense[3].name as string;
+    harness.controller.handle({ type: 'request', id: 10, method: 'point', params: { layer, unit: 1, input: 2 } });
+    const message = await reply(harness, 10, 120_000);
+    assert.equal(message.type, 'reply', JSON.stringify(message));
+    const detail = (message as { result: { unit: number; compensation: number | null } }).result;
+    assert.equal(detail.unit, 1);
+    assert.notEqual(detail.compensation, null, 'the reloaded session lost its ECP scores');
+  });
+
   it('export checks PNG bytes', async () => {
     harness.controller.handle({ type: 'request', id: 8, method: 'export', params: { format: 'png', name: 'x', content: new ArrayBuffer(8) } });
     assert.match(((await reply(harness, 8)) as { message: string }).message, /not a PNG image/);
