@@ -15,7 +15,7 @@ import {
   runSensitivity,
   type CompareEntry,
 } from '../core/jobs';
-import type { DataRequest } from '../core/reports';
+import type { AutoSettings, DataRequest } from '../core/reports';
 import {
   addDataOptions,
   addModelOptions,
@@ -79,11 +79,13 @@ export function buildProgram(): Command {
     .option('--max-layer-sparsity <p>', 'cap on each layer\'s sparsity', '0.99')
     .option('--layer-sparsity <list>', 'per-layer targets with --scope layer, e.g. dense=0.5,dense_1=0.8')
     .addOption(new Option('--missing-bias <policy>', 'layers without bias: add a zero bias, or skip compensation').default('add'))
+    .option('--validation-fraction <p>', 'with --method auto: share of the calibration rows held out to compare candidates', '0.2')
+    .option('--candidates <list>', 'with --method auto: candidates to try, e.g. ecp,ecp-1,magnitude/layer (default: ecp, ecp-1, obd, wanda, magnitude, each global and per layer)')
     .option('--out <file>', 'output path (default: <name>.pruned-<percent>.<ext> beside the model)')
     .option('--force', 'replace an existing output file')
     .option('--json', 'print the report as JSON')
     .option('--quiet', 'no progress line');
-  addScoreOptions(addModelOptions(addDataOptions(prune, false)), 'ecp');
+  addScoreOptions(addModelOptions(addDataOptions(prune, false)), undefined);
   prune.action(async (model: string, options: RawOptions) => {
     const settings = pruneSettings(options);
     const request = { ...modelRequest(model, options), ...dataRequest(options), output: options.out as string | undefined, overwrite: Boolean(options.force) };
@@ -126,7 +128,9 @@ export function buildProgram(): Command {
     .command('compare')
     .description('Compare pruning methods at several sparsities on the data.')
     .argument('<model>', 'model file')
-    .option('--methods <list>', 'methods, comma-separated; ecp:N is ECP in N steps (default: all, ECP one-shot and in --steps)')
+    .option('--methods <list>', 'methods, comma-separated; ecp:N is ECP in N steps, auto the automatic choice (default: all, ECP one-shot and in --steps, and auto)')
+    .option('--validation-fraction <p>', 'share of the calibration rows auto holds out', '0.2')
+    .option('--candidates <list>', 'candidates auto tries (see prune --help)')
     .option('--sparsities <list>', 'comma-separated fractions', defaultSparsities)
     .option('--steps <n>', 'steps of iterative ECP', '10')
     .option('--scope <scope>', 'global or layer', 'global')
@@ -137,20 +141,24 @@ export function buildProgram(): Command {
   addScoreOptions(addModelOptions(addDataOptions(compare, true)), 'ecp');
   compare.action(async (model: string, options: RawOptions) => {
     const request = { ...modelRequest(model, options), ...(dataRequest(options) as DataRequest) };
-    const base = pruneSettings({ ...options, sparsity: '0' });
-    const entries = typeof options.methods === 'string'
-      ? parseEntries(options.methods, base.steps)
+    const base = pruneSettings({ ...options, sparsity: '0', method: 'ecp' });
+    const listed = typeof options.methods === 'string' ? options.methods.split(',').map((part) => part.trim()) : undefined;
+    const withAuto = listed === undefined || listed.includes('auto');
+    const entries = listed
+      ? parseEntries(listed.filter((part) => part !== 'auto'), base.steps)
       : defaultCompareEntries(Boolean(request.data.labels || request.data.labelColumn !== undefined), base.steps);
     const sparsities = parseFractionList(String(options.sparsities), '--sparsities');
-    const report = await withProgress(options, (task) => runCompare(request, { ...base, entries, sparsities }, task));
+    const auto = withAuto ? { ...(base.auto as AutoSettings), steps: base.steps } : undefined;
+    const { method: _method, ...rest } = base;
+    const report = await withProgress(options, (task) => runCompare(request, { ...rest, entries, sparsities, auto }, task));
     if (options.json) printJson(report);
     else printCompare(report);
   });
   return program;
 }
 
-function parseEntries(text: string, steps: number): CompareEntry[] {
-  return text.split(',').map((part) => {
+function parseEntries(parts: string[], steps: number): CompareEntry[] {
+  return parts.map((part) => {
     const [name, count] = part.trim().split(':');
     const method = parseMethod(name);
     const entrySteps = count === undefined ? (method === 'ecp' ? steps : 1) : Number(count);
@@ -191,6 +199,10 @@ function readVersion(): string {
 
 /** Runs the CLI with `argv` and returns the exit code. */
 export async function main(argv: string[]): Promise<number> {
+  // A reader that closes the pipe early, as `prunelens inspect m.h5 | head` does, is not an error.
+  process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code === 'EPIPE') process.exit(0);
+  });
   const program = buildProgram();
   try {
     await program.parseAsync(argv);

@@ -1,6 +1,7 @@
 /** Turns the CLI's option values into the core's requests and settings. */
 import type { Command } from 'commander';
 import { UsageError } from '../core/errors';
+import { parseNumberList, parseRows } from '../core/data/options';
 import type { DataOptions } from '../core/data/types';
 import type { ActivationName } from '../core/model';
 import {
@@ -8,7 +9,7 @@ import {
   type DataRequest,
   type MethodName,
   type ModelRequest,
-  type PruneSettings,
+  type PruneJobSettings,
   type ReferenceOutput,
   type ScoreSettings,
 } from '../core/reports';
@@ -24,6 +25,7 @@ export function addDataOptions(command: Command, required: boolean): Command {
   else command.option(dataFlag, dataHelp);
   return command
     .option('--label-column <name|index>', 'CSV label column, by header name or zero-based index')
+    .option('--label-kind <kind>', 'read labels as class indices (class) or regression targets (value); default: integers are classes')
     .option('--features <columns>', 'CSV feature columns: names or indices, comma-separated, ranges like 0-12 (default: all but the label)')
     .option('--skip-lines <n>', 'CSV lines before the header (scikit-learn files have one count line)')
     .option('--labels <file>', 'separate label file (IDX labels, .npy, CSV or JSON)')
@@ -34,6 +36,7 @@ export function addDataOptions(command: Command, required: boolean): Command {
     .option('--mean <x>', 'subtracted after shifting: a number or one per feature')
     .option('--std <x>', 'divisor after subtracting the mean: a number or one per feature')
     .option('--rows <start:end>', 'calibration samples to use, half-open, for example 0:2000')
+    .option('--shuffle <seed>', 'put the samples in a seeded random order before --rows and --eval-rows (for files sorted by class)')
     .option('--eval-rows <start:end>', 'evaluate on these samples of the same data file')
     .option('--eval-data <file>', 'evaluate on another file, read with the same data options')
     .option('--eval-labels <file>', 'label file of --eval-data (IDX)');
@@ -47,10 +50,14 @@ export function addModelOptions(command: Command): Command {
     .option('--backend <name>', 'TensorFlow.js backend: auto, node, wasm or cpu', 'auto');
 }
 
-/** Adds the scoring options. */
-export function addScoreOptions(command: Command, defaultMethod: string): Command {
+/** Adds the scoring options; without a default method, `prune` picks one from the data. */
+export function addScoreOptions(command: Command, defaultMethod: string | undefined): Command {
+  const methodHelp =
+    defaultMethod === undefined
+      ? `pruning method: auto, ${methodNames.join(', ')} (default: auto with --data, magnitude without)`
+      : `scoring method: ${methodNames.join(', ')}`;
   return command
-    .option('--method <name>', `scoring method: ${methodNames.join(', ')}`, defaultMethod)
+    .option('--method <name>', methodHelp, defaultMethod)
     .option('--reference <output>', 'sensitivities on the logits (default) or the final output', 'logits')
     .option('--seed <n>', 'seed of random scores and random probe vectors', '0')
     .option('--batch-size <n>', 'samples per batch of the streamed statistics', '1024');
@@ -72,8 +79,9 @@ export function dataRequest(options: RawOptions): DataRequest | undefined {
   const request: DataRequest = { data };
   if (typeof options.evalRows === 'string') request.evalRows = parseRange(options.evalRows, '--eval-rows');
   if (typeof options.evalData === 'string') {
-    request.evalData = { ...dataOptions(options.evalData, options), rows: undefined };
-    if (typeof options.evalLabels === 'string') request.evalData.labels = options.evalLabels;
+    // The evaluation file shares the column and preprocessing options, but not the label file.
+    const evalLabels = typeof options.evalLabels === 'string' ? options.evalLabels : undefined;
+    request.evalData = { ...dataOptions(options.evalData, options), rows: undefined, labels: evalLabels };
   }
   return request;
 }
@@ -94,6 +102,8 @@ function dataOptions(file: string, options: RawOptions): DataOptions {
     mean: numberList(text('mean'), '--mean'),
     std: numberList(text('std'), '--std'),
     rows: text('rows') !== undefined ? parseRange(text('rows') as string, '--rows') : undefined,
+    shuffle: text('shuffle') !== undefined ? parseInteger(text('shuffle') as string, '--shuffle', 0) : undefined,
+    labelKind: text('labelKind') !== undefined ? (parseChoice(text('labelKind') as string, ['class', 'value'], '--label-kind') as 'class' | 'value') : undefined,
   };
 }
 
@@ -107,10 +117,15 @@ export function scoreSettings(options: RawOptions): ScoreSettings {
   };
 }
 
-/** Builds pruning settings. */
-export function pruneSettings(options: RawOptions): PruneSettings {
+/** Builds pruning settings; the method may be `auto`, the default when data is given. */
+export function pruneSettings(options: RawOptions): PruneJobSettings {
+  const method = typeof options.method === 'string' ? options.method : options.data ? 'auto' : 'magnitude';
+  const validationFraction =
+    typeof options.validationFraction === 'string' ? parseFraction(options.validationFraction, '--validation-fraction') : 0.2;
   return {
-    ...scoreSettings(options),
+    ...scoreSettings({ ...options, method: method === 'auto' ? 'ecp' : method }),
+    method: method === 'auto' ? 'auto' : parseMethod(method),
+    auto: { validationFraction, candidates: typeof options.candidates === 'string' ? options.candidates : undefined },
     sparsity: parseFraction(String(options.sparsity), '--sparsity'),
     steps: parseInteger(String(options.steps), '--steps', 1),
     scope: parseChoice(String(options.scope), ['global', 'layer'], '--scope') as 'global' | 'layer',
@@ -154,22 +169,22 @@ function parseInteger(text: string, option: string, minimum: number): number {
   return value;
 }
 
-/** Parses `START:END` into a half-open range. */
+/** Parses `START:END` into a half-open range; a missing END means the last sample. */
 export function parseRange(text: string, option: string): [number, number] {
-  const match = /^\s*(\d+)\s*:\s*(\d+)\s*$/.exec(text);
-  if (!match || Number(match[1]) >= Number(match[2])) {
-    throw new UsageError(`${option} must be START:END with START < END, for example 0:2000, got '${text}'.`);
+  try {
+    return parseRows(text);
+  } catch (error) {
+    throw new UsageError(`${option}: ${(error as Error).message}`);
   }
-  return [Number(match[1]), Number(match[2])];
 }
 
 function numberList(text: string | undefined, option: string): number | number[] | undefined {
   if (text === undefined) return undefined;
-  const values = text.split(',').map((part) => Number(part.trim()));
-  if (values.some((value) => !Number.isFinite(value)) || text.trim() === '') {
-    throw new UsageError(`${option} must be a number or comma-separated numbers, got '${text}'.`);
+  try {
+    return parseNumberList(text);
+  } catch (error) {
+    throw new UsageError(`${option}: ${(error as Error).message}`);
   }
-  return values.length === 1 ? values[0] : values;
 }
 
 function parseLayerSparsity(text: string): Record<string, number> {

@@ -54,11 +54,23 @@ export function printInspect(report: InspectReport): void {
 /** Prints `prune`. */
 export function printPrune(report: PruneReport): void {
   write(`wrote ${report.files.join(', ')}`);
-  write(`method ${report.method}, ${report.steps} step(s), ${report.scope} scope, sparsity ${(report.sparsity * 100).toFixed(2)}%, backend ${report.backend}, ${report.seconds.toFixed(1)} s`);
+  if (report.auto) printAuto(report.auto);
+  const method = report.method === 'auto' ? `auto → ${report.chosen.method}` : report.method;
+  write(`method ${method}, ${report.steps} step(s), ${report.scope} scope, sparsity ${(report.sparsity * 100).toFixed(2)}%, backend ${report.backend}, ${report.seconds.toFixed(1)} s`);
   write(table([['layer', 'sparsity', 'pruned'], ...report.layers.map((layer) => [layer.name, `${(layer.sparsity * 100).toFixed(2)}%`, `${layer.pruned} of ${layer.count}`])]));
   write(`before: ${formatMetrics(report.before.metrics)}`);
   write(`after:  ${formatMetrics(report.after.metrics)}`);
   for (const note of report.notes) write(`note: ${note}`);
+}
+
+function printAuto(auto: NonNullable<PruneReport['auto']>): void {
+  write(`auto: ${auto.winner} won (${auto.reason}; ${auto.seconds.toFixed(1)} s)`);
+  const names = Object.keys(auto.candidates[0]?.metrics ?? {}) as (keyof Metrics)[];
+  const rows = [['candidate', ...names, 'seconds']];
+  for (const candidate of auto.candidates) {
+    rows.push([candidate.name, ...names.map((name) => formatMetric(name, candidate.metrics[name])), candidate.seconds.toFixed(1)]);
+  }
+  write(table(rows));
 }
 
 /** Prints `evaluate`. */
@@ -80,5 +92,7 @@ export function printCompare(report: CompareReport): void {
   write(`${report.metric} after pruning (original ${formatMetric(report.metric, report.original[report.metric])})`);
   const header = ['method', ...report.sparsities.map((p) => `${Math.round(p * 100)}%`)];
   const rows = report.methods.map((entry) => [entry.name, ...entry.results.map((metrics) => formatMetric(report.metric, metrics[report.metric]))]);
+  if (report.auto) rows.push(['auto', ...report.auto.map((entry) => formatMetric(report.metric, entry.metrics[report.metric]))]);
   write(table([header, ...rows]));
+  if (report.auto) write(`auto chose: ${report.auto.map((entry) => `${Math.round(entry.sparsity * 100)}% ${entry.winner}`).join(', ')}`);
 }

@@ -4,6 +4,7 @@
  */
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
+import { chooseMethod, defaultCandidates, parseCandidates, type AutoOptions } from './auto';
 import { initBackend, type BackendInfo, type BackendPreference } from './compute/backend';
 import { evaluateNetwork, type Evaluation } from './compute/evaluate';
 import { pruneNetwork, scoreNetwork, checkSparsity } from './compute/prune';
@@ -24,7 +25,10 @@ import type {
   MethodName,
   ModelRequest,
   PruneReport,
+  PruneJobSettings,
   PruneSettings,
+  AutoReport,
+  AutoSettings,
   ScoreReport,
   ScoreSettings,
   SensitivityReport,
@@ -182,28 +186,44 @@ export interface PruneRequest extends ModelRequest, Partial<DataRequest> {
 }
 
 /** `prune`: prunes, evaluates before and after, and writes the pruned model. */
-export async function runPrune(request: PruneRequest, settings: PruneSettings, task: JobOptions = {}): Promise<PruneReport> {
+export async function runPrune(request: PruneRequest, settings: PruneJobSettings, task: JobOptions = {}): Promise<PruneReport> {
   const started = Date.now();
   checkSparsity(settings.sparsity, 'sparsity');
   const backend = await initBackend(task.backend);
   const loaded = await loadModel(request, task);
   const output = await chooseOutput(loaded, request, settings.sparsity);
   const data = request.data ? await prepareData(loaded.network, request as DataRequest, task) : null;
-  const outcome = await pruneNetwork(loaded.network, data?.calibration ?? null, settings, loaded, {
+  let chosen: PruneSettings;
+  let auto: AutoReport | undefined;
+  if (settings.method === 'auto') {
+    if (!data) throw new UsageError(`method 'auto' needs calibration data; pass it with --data FILE.`);
+    const choice = await chooseMethod(loaded.network, data.calibration, settings, loaded, autoOptions(settings), {
+      signal: task.signal,
+      onProgress: subProgress(task.onProgress, 0, 0.6),
+    });
+    auto = choice.choice;
+    chosen = { ...settings, method: choice.winner.method, steps: choice.winner.steps, scope: choice.winner.scope };
+  } else {
+    chosen = { ...settings, method: settings.method };
+  }
+  const outcome = await pruneNetwork(loaded.network, data?.calibration ?? null, chosen, loaded, {
     signal: task.signal,
-    onProgress: subProgress(task.onProgress, 0, 0.85),
+    onProgress: subProgress(task.onProgress, auto ? 0.6 : 0, 0.85),
   });
   const before = data ? await evaluateNetwork(loaded.network, loaded.network, data.evaluation, task) : null;
   const after = data ? await evaluateNetwork(outcome.network, loaded.network, data.evaluation, task) : null;
   task.onProgress?.({ fraction: 0.9, message: `writing ${path.basename(output)}` });
   const saved = await loaded.save(outcome.network, output, task);
   task.onProgress?.({ fraction: 1, message: 'done' });
+  const steps = chosen.method === 'magnitude' || chosen.method === 'random' ? 1 : chosen.steps;
   return {
     output,
     files: saved.files,
     method: settings.method,
-    steps: settings.method === 'magnitude' || settings.method === 'random' ? 1 : settings.steps,
-    scope: settings.scope,
+    chosen: { method: chosen.method, steps, scope: chosen.scope },
+    auto,
+    steps,
+    scope: chosen.scope,
     sparsity: overallSparsity(outcome.layers),
     layers: outcome.layers,
     before: { metrics: before?.metrics ?? {} },
@@ -213,6 +233,15 @@ export async function runPrune(request: PruneRequest, settings: PruneSettings, t
     backend: backend.name,
     seconds: (Date.now() - started) / 1000,
     notes: [...loaded.notes, ...(data?.notes ?? []), ...outcome.notes, ...saved.notes, ...backend.notes],
+  };
+}
+
+function autoOptions(settings: { steps: number; seed: number; auto?: AutoSettings }): AutoOptions {
+  const steps = Math.max(1, settings.steps);
+  return {
+    validationFraction: settings.auto?.validationFraction ?? 0.2,
+    seed: settings.seed,
+    candidates: settings.auto?.candidates ? parseCandidates(settings.auto.candidates, steps) : defaultCandidates(steps),
   };
 }
 
@@ -313,6 +342,8 @@ export interface CompareEntry {
 export interface CompareOptions extends Omit<PruneSettings, 'method' | 'steps' | 'sparsity'> {
   entries: CompareEntry[];
   sparsities: number[];
+  /** Also run the automatic choice at each sparsity, with these settings and steps. */
+  auto?: AutoSettings & { steps: number };
 }
 
 /** Returns the default comparison: magnitude, random, Wanda, OBD, Taylor (with labels), ECP one-shot and iterative. */
@@ -356,14 +387,37 @@ export async function runCompare(
     const name = entry.method === 'ecp' ? `ecp (${entry.steps === 1 ? 'one-shot' : `${entry.steps} steps`})` : entry.method;
     methods.push({ name, method: entry.method, steps: entry.steps, results });
   }
+  const auto = options.auto ? await compareAuto(loaded, calibration, evaluation, options, task) : undefined;
   return {
     sparsities: options.sparsities,
     metric: mainMetric(original),
     original: original.metrics,
     methods,
+    auto,
     backend: backend.name,
     seconds: (Date.now() - started) / 1000,
   };
+}
+
+/** Runs the automatic choice at each sparsity and evaluates each winner. */
+async function compareAuto(
+  loaded: LoadedModel,
+  calibration: Dataset,
+  evaluation: Dataset,
+  options: CompareOptions,
+  task: JobOptions,
+): Promise<NonNullable<CompareReport['auto']>> {
+  const settings = options.auto as AutoSettings & { steps: number };
+  const results: NonNullable<CompareReport['auto']> = [];
+  for (const sparsity of options.sparsities) {
+    const base = { ...options, sparsity, steps: settings.steps, auto: settings };
+    const choice = await chooseMethod(loaded.network, calibration, base, loaded, autoOptions(base), { signal: task.signal });
+    const winner = { ...base, method: choice.winner.method, steps: choice.winner.steps, scope: choice.winner.scope };
+    const outcome = await pruneNetwork(loaded.network, calibration, winner, loaded, { signal: task.signal });
+    const metrics = (await evaluateNetwork(outcome.network, loaded.network, evaluation, task)).metrics;
+    results.push({ sparsity, winner: choice.choice.winner, metrics, choice: choice.choice });
+  }
+  return results;
 }
 
 export type { DataOptions };

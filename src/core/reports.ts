@@ -53,6 +53,43 @@ export interface PruneSettings extends ScoreSettings {
   layerSparsity?: Record<string, number>;
 }
 
+/** A pruning method: a scoring criterion, or `auto` to choose one on held-out calibration rows. */
+export type PruneMethod = MethodName | 'auto';
+
+/** Options of the automatic choice. */
+export interface AutoSettings {
+  /** Share of the calibration rows held out for validation (default 0.2). */
+  validationFraction: number;
+  /** Candidate names, comma-separated (`ecp`, `ecp-1`, `obd`, `wanda`, `magnitude`, optionally `/global` or `/layer`). */
+  candidates?: string;
+}
+
+/** Settings of the prune job: like PruneSettings, but the method may be `auto`. */
+export interface PruneJobSettings extends Omit<PruneSettings, 'method'> {
+  method: PruneMethod;
+  auto?: AutoSettings;
+}
+
+/** One candidate of the automatic choice with its validation metrics. */
+export interface AutoCandidateReport {
+  name: string;
+  method: MethodName;
+  steps: number;
+  scope: 'global' | 'layer';
+  metrics: Metrics;
+  seconds: number;
+}
+
+/** What the automatic choice tried and picked. */
+export interface AutoReport {
+  winner: string;
+  reason: string;
+  fitSamples: number;
+  validationSamples: number;
+  candidates: AutoCandidateReport[];
+  seconds: number;
+}
+
 /** Task metrics; whichever apply. */
 export interface Metrics {
   output_mse?: number;
@@ -122,7 +159,11 @@ export interface EvaluateReport {
 export interface PruneReport {
   output: string;
   files: string[];
-  method: MethodName;
+  method: PruneMethod;
+  /** The method, steps and scope that ran; differs from `method` when it is `auto`. */
+  chosen: { method: MethodName; steps: number; scope: 'global' | 'layer' };
+  /** The automatic choice, when `method` is `auto`. */
+  auto?: AutoReport;
   steps: number;
   scope: 'global' | 'layer';
   sparsity: number;
@@ -152,6 +193,8 @@ export interface CompareReport {
   metric: keyof Metrics;
   original: Metrics;
   methods: { name: string; method: MethodName; steps: number; results: Metrics[] }[];
+  /** The automatic choice at each sparsity, with the winner's metrics on the evaluation data. */
+  auto?: { sparsity: number; winner: string; metrics: Metrics; choice: AutoReport }[];
   backend: string;
   seconds: number;
 }

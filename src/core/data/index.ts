@@ -18,6 +18,7 @@ import {
   type RawData,
   type RawLabels,
 } from './raw';
+import { shuffleRows } from './shuffle';
 import { readSource, type DataSource } from './source';
 import type { DataOptions, Dataset } from './types';
 
@@ -26,6 +27,12 @@ export type { DataOptions, Dataset } from './types';
 
 /** Loads `options.data` (CSV, .npy, .npz, JSON or IDX, gzip allowed) into a preprocessed dataset. */
 export async function loadDataset(options: DataOptions, task: TaskOptions = {}): Promise<Dataset> {
+  if (options.shuffle === undefined) return loadInFileOrder(options, task);
+  const all = await loadInFileOrder({ ...options, rows: undefined }, task);
+  return shuffleRows(all, options.shuffle, options.rows);
+}
+
+async function loadInFileOrder(options: DataOptions, task: TaskOptions): Promise<Dataset> {
   const file = options.data;
   throwIfCancelled(task.signal);
   const source = await readSource(file);

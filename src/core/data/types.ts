@@ -22,6 +22,8 @@ export interface DataOptions {
    * means "to the last sample".
    */
   rows?: [number, number];
+  /** Seed of a random row order applied before `rows`, for files sorted by class. */
+  shuffle?: number;
   /** Name of the features array inside an `.npz` file (default: `x`, `X`, `data`, or the first). */
   featuresKey?: string;
   /** Name of the labels array inside an `.npz` file (default: `y`, `labels`, `target`). */
