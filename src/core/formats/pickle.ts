@@ -307,7 +307,10 @@ class Unpickler {
   private global(module: string, name: string): PickleGlobal {
     const qualified = `${module}.${name}`;
     if (!allowedGlobals.has(qualified)) {
-      throw new PickleError(`refused to load '${qualified}': ${refusal}`);
+      // A whole pickled model names its classes (torch.nn.modules..., __main__.Net).
+      const isModel = module.startsWith('torch.nn') || module === '__main__';
+      const hint = isModel ? '; save the state dict with torch.save(model.state_dict(), path)' : '';
+      throw new PickleError(`refused to load '${qualified}': ${refusal}${hint}`);
     }
     return new PickleGlobal(module, name);
   }

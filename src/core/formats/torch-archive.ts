@@ -164,8 +164,11 @@ function tensorCount(dict: PickleDict): number {
 function findStateDict(file: string, root: PickleValue): { dict: PickleDict; path: string[] } {
   if (root instanceof PickleDict && tensorCount(root) > 0) return { dict: root, path: [] };
   const candidates: { dict: PickleDict; path: string[] }[] = [];
+  // Each dict is visited once, so shared references cannot make the search blow up.
+  const seen = new Set<PickleDict>();
   const visit = (value: PickleValue, trail: string[]) => {
-    if (!(value instanceof PickleDict) || trail.length > 3) return;
+    if (!(value instanceof PickleDict) || trail.length > 3 || seen.has(value)) return;
+    seen.add(value);
     if (trail.length > 0 && tensorCount(value) > 0) candidates.push({ dict: value, path: trail });
     for (const [key, child] of value.entries) {
       if (typeof key === 'string' && !/optim/i.test(key)) visit(child, [...trail, key]);

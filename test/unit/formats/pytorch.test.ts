@@ -101,6 +101,7 @@ torch.save(typed, os.path.join(folder, 'typed.pth'))
 plain = torch.nn.Sequential(torch.nn.Linear(4, 3, bias=False), torch.nn.ReLU(), torch.nn.Linear(3, 2, bias=False))
 torch.save(plain.state_dict(), os.path.join(folder, 'nobias.pth'))
 torch.save(plain.state_dict(), os.path.join(folder, 'legacy.pth'), _use_new_zipfile_serialization=False)
+torch.save(plain, os.path.join(folder, 'whole-model.pth'))
 print(json.dumps({'strided': {k: v.double().flatten().tolist() for k, v in sd.items()},
                   'typed': {k: v.double().flatten().tolist() for k, v in typed.items()}}))`;
 
@@ -173,6 +174,20 @@ describe('PyTorch state dict format', () => {
       assert.equal(model.canAddBias('fc1'), false, 'fc1 already has a bias');
     });
   }
+
+  it('reads an architecture sidecar', async () => {
+    const sidecar = path.join(folder, 'mlp.arch.yaml');
+    const layers = [
+      '- {weight: fc1.weight, bias: fc1.bias, activation: tanh}',
+      '- {weight: fc2.weight, bias: fc2.bias, activation: GELU}',
+      '- {weight: fc3.weight, bias: fc3.bias}',
+    ];
+    await fs.writeFile(sidecar, layers.join('\n'));
+    const model = await openModel(corpus[0].file, { architecture: sidecar });
+    const activations = denseLayers(model.network).map((l) => l.activation.name);
+    assert.deepEqual(activations, ['tanh', 'gelu', 'linear']);
+    assert.match(model.notes.join(' '), /Architecture read from mlp\.arch\.yaml/);
+  });
 
   it('matches torch.load on corpus values', skipWithoutTorch, async () => {
     for (const { file } of corpus) {
@@ -430,6 +445,13 @@ print(net[0].bias.tolist())`;
     await assert.rejects(
       openModel(file),
       /legacy-magic\.pt: invalid legacy torch\.save file: pickle data ends without a STOP opcode; it may be truncated/,
+    );
+  });
+
+  it('rejects a whole pickled model', skipWithoutTorch, async () => {
+    await assert.rejects(
+      openModel(path.join(folder, 'whole-model.pth')),
+      /whole-model\.pth: refused to load 'torch\.nn\.modules\.container\.Sequential': .*save the state dict with torch\.save\(model\.state_dict\(\), path\)/,
     );
   });
 

@@ -339,6 +339,39 @@ describe('safetensors format', () => {
     assert.equal(model.canAddBias('head'), true);
   });
 
+  it('reads sidecar input shapes and norms', async () => {
+    const file = path.join(folder, 'image.safetensors');
+    await writeSafetensorsFixture(file, [
+      { name: 'fc.weight', shape: [3, 4], values: sampleValues(12) },
+      { name: 'norm.running_mean', shape: [3], values: [0, 1, 2] },
+      { name: 'norm.running_var', shape: [3], values: [1, 2, 3] },
+      { name: 'out.weight', shape: [1, 3], values: [1, 2, 3] },
+    ]);
+    const sidecar = path.join(folder, 'image.arch.json');
+    const layers = [
+      { weight: 'fc.weight', bias: null },
+      { batchnorm: 'norm', epsilon: 0.001 },
+      { activation: 'relu' },
+      { weight: 'out.weight', activation: 'sigmoid' },
+    ];
+    await fs.writeFile(sidecar, JSON.stringify({ input_shape: [2, 2], layers }));
+    const model = await openModel(file);
+    const kinds = model.network.layers.map((layer) => layer.kind);
+    assert.deepEqual(kinds, ['reshape', 'dense', 'batchnorm', 'activation', 'dense']);
+    assert.deepEqual(model.network.inputShape, [2, 2]);
+    const norm = model.network.layers[2];
+    assert.ok(norm.kind === 'batchnorm');
+    assert.equal(norm.epsilon, 0.001);
+    assert.equal(norm.gamma, null);
+    assert.deepEqual([...norm.movingVariance], [1, 2, 3]);
+    assert.equal(denseLayers(model.network)[1].activation.name, 'sigmoid');
+    await fs.writeFile(sidecar, JSON.stringify({ input_shape: [3, 2], layers }));
+    await assert.rejects(
+      openModel(file),
+      /image\.arch\.json: layer 1: weight 'fc\.weight' takes 4 inputs but the previous layer gives 6/,
+    );
+  });
+
   it('rejects an invalid sidecar naming it', async () => {
     const file = path.join(folder, 'bad-sidecar.safetensors');
     await writeSafetensorsFixture(file, [
