@@ -31,10 +31,14 @@ export class ZipError extends Error {
 }
 
 /**
- * Largest entry PruneLens extracts. A Node.js typed array can have at most 4 GiB, and a larger
- * declared size in a model file means a corrupt or hostile archive.
+ * Largest deflated entry PruneLens inflates. `torch.save` stores entries uncompressed, so only a
+ * re-zipped archive has deflated storages, and a larger declared size is more likely a zip bomb.
+ * Stored entries are read in place and need no limit.
  */
-export const maxEntryBytes = 2 ** 32 - 1;
+export const maxInflatedBytes = 2 ** 30;
+
+/** Deflate compresses at most about 1032:1, so a larger declared ratio is a false size. */
+const maxDeflateRatio = 1032;
 
 const signatures = {
   local: 0x04034b50,
@@ -179,11 +183,7 @@ function localDataOffset(view: DataView, headerOffset: number): number {
  * cannot grow past it.
  */
 export function extractEntry(bytes: Uint8Array, entry: ZipEntry): Uint8Array {
-  if (entry.size > maxEntryBytes) {
-    throw new ZipError(
-      `zip entry '${entry.name}' declares ${entry.size} bytes, more than the ${maxEntryBytes}-byte limit`,
-    );
-  }
+  if (entry.method === 8) checkInflatedSize(entry);
   const raw = bytes.subarray(entry.dataOffset, entry.dataOffset + entry.compressedSize);
   let data: Uint8Array;
   if (entry.method === 0) {
@@ -203,6 +203,19 @@ export function extractEntry(bytes: Uint8Array, entry: ZipEntry): Uint8Array {
   if (crc32(data) !== entry.crc)
     throw new ZipError(`zip entry '${entry.name}' fails its CRC-32 check; the file is corrupt`);
   return data;
+}
+
+function checkInflatedSize(entry: ZipEntry): void {
+  if (entry.size > maxInflatedBytes) {
+    throw new ZipError(
+      `deflated zip entry '${entry.name}' declares ${entry.size} bytes, more than the ${maxInflatedBytes}-byte limit; unzip the archive and save it again with torch.save`,
+    );
+  }
+  if (entry.size > entry.compressedSize * maxDeflateRatio + 1024) {
+    throw new ZipError(
+      `deflated zip entry '${entry.name}' declares ${entry.size} bytes from ${entry.compressedSize}, more than deflate can expand`,
+    );
+  }
 }
 
 /**

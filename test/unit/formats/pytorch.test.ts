@@ -499,6 +499,28 @@ print(net[0].bias.tolist())`;
     );
   });
 
+  it('rejects impossible inflated sizes', async () => {
+    const file = path.join(folder, 'declared.pth');
+    const entries = torchZipEntries([{ name: 'a.weight', shape: [1, 1], values: [1] }]);
+    const archive = writeStoredZip(entries);
+    const pickle = readZipEntries(archive)[0];
+    const view = new DataView(archive.buffer);
+    const central = pickle.centralCrcOffset - 16;
+    view.setUint16(central + 10, 8, true);
+    view.setUint32(central + 24, 0xfffffff0, true);
+    await fs.writeFile(file, archive);
+    await assert.rejects(
+      openModel(file),
+      /declared\.pth: invalid zip archive: deflated zip entry 'archive\/data\.pkl' declares 4294967280 bytes, more than the 1073741824-byte limit/,
+    );
+    view.setUint32(central + 24, 10_000_000, true);
+    await fs.writeFile(file, archive);
+    await assert.rejects(
+      openModel(file),
+      /declares 10000000 bytes from \d+, more than deflate can expand/,
+    );
+  });
+
   it('rejects a storage of the wrong size', async () => {
     const file = path.join(folder, 'short-storage.pth');
     const entries = torchZipEntries([{ name: 'a.weight', shape: [2, 2], values: [1, 2, 3, 4] }]);
