@@ -5,8 +5,8 @@
  *
  * The architecture comes from a sidecar file or is inferred from the names (see `state-dict.ts`).
  * Saving keeps the header bytes and patches changed values in place, so every other byte is
- * carried over; a new bias tensor rewrites the header with the new entry after its weight and
- * appends the bias data to the data area.
+ * carried over. A new bias tensor rewrites the header with the new entry after its weight, and
+ * its data goes at the end of the data area.
  */
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
@@ -77,10 +77,12 @@ export function parseHeader(file: string, prefix: Uint8Array, fileSize: number):
       `invalid safetensors header: its length ${length} exceeds the 100 MB limit of the format.`,
     );
   }
+
   const headerLength = Number(length);
   if (prefix.length < 8 + headerLength) {
     throw new RangeError('parseHeader needs the whole header in `prefix`');
   }
+
   const json = parseJson(file, prefix.subarray(8, 8 + headerLength));
   const dataSize = fileSize - 8 - headerLength;
   const entries: SafetensorsEntry[] = [];

@@ -249,25 +249,11 @@ export function inferArchitecture(
   const notes: string[] = [];
   const ignored: string[] = [];
   for (const module of modules) {
-    const role = classify(module);
-    const name = module.prefix || [...module.members.values()][0].name;
-    if (role.kind === 'dense') {
-      layers.push(denseFromTensors(source, name, role.weight, role.bias, false));
-      bindings.set(name, bindingFor(module.prefix, role.weight, role.bias, false));
-    } else if (role.kind === 'batchnorm') {
-      layers.push(batchNormFromModule(source, name, module.prefix, 1e-5));
-    } else if (role.kind === 'opaque') {
-      layers.push({
-        kind: 'opaque',
-        name,
-        className: 'Unknown',
-        reason: role.reason,
-        params: role.params,
-      });
-    } else {
-      ignored.push(...[...module.members.values()].map((t) => t.name));
-    }
+    const layer = layerFromModule(source, module, bindings);
+    if (layer) layers.push(layer);
+    else ignored.push(...[...module.members.values()].map((tensor) => tensor.name));
   }
+
   if (!layers.some((layer) => layer.kind === 'dense')) {
     throw new ModelFormatError(
       file,
@@ -280,6 +266,29 @@ export function inferArchitecture(
     notes.push(`Kept unchanged and not used in the network: ${ignored.join(', ')}.`);
   }
   return { network: { inputShape: inferInputShape(layers), layers }, bindings, notes };
+}
+
+/** Builds the layer of one module and records dense bindings; null for a module with no role. */
+function layerFromModule(
+  source: TensorSource,
+  module: Module,
+  bindings: Map<string, DenseBinding>,
+): Layer | null {
+  const role = classify(module);
+  const name = module.prefix || [...module.members.values()][0].name;
+  switch (role.kind) {
+    case 'dense':
+      bindings.set(name, bindingFor(module.prefix, role.weight, role.bias, false));
+      return denseFromTensors(source, name, role.weight, role.bias, false);
+    case 'batchnorm':
+      return batchNormFromModule(source, name, module.prefix, 1e-5);
+    case 'opaque': {
+      const { reason, params } = role;
+      return { kind: 'opaque', name, className: 'Unknown', reason, params };
+    }
+    default:
+      return null;
+  }
 }
 
 function describeInference(activation: Activation): string {
@@ -341,8 +350,9 @@ export function bindingFor(
   bias: TensorInfo | null,
   transposed: boolean,
 ): DenseBinding {
-  const bare = weight.name === 'weight' || weight.name === 'kernel';
-  const newBiasName = prefix ? `${prefix}.bias` : bare ? 'bias' : `${weight.name}.bias`;
+  let newBiasName = `${weight.name}.bias`;
+  if (prefix) newBiasName = `${prefix}.bias`;
+  else if (weight.name === 'weight' || weight.name === 'kernel') newBiasName = 'bias';
   return { weight: weight.name, bias: bias ? bias.name : null, transposed, newBiasName };
 }
 

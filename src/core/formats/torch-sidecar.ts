@@ -12,9 +12,9 @@
  *      {"dropout": 0.2},
  *      {"weight": "l2.weight", "layout": "in_out", "name": "head"}]
  *
- * - A dense layer names its weight tensor; `bias` (a tensor name or null), `activation` (default
- *   `linear`), `alpha`, `name` (default: the weight's name without `.weight`) and `layout`
- *   (`out_in`, PyTorch's default, or `in_out` for `[in, out]` kernels) are optional.
+ * - A dense layer names its weight tensor. Optional keys: `bias` (a tensor name or null),
+ *   `activation` (default `linear`), `alpha`, `name` (default: the weight's name without
+ *   `.weight`) and `layout` (`out_in` as PyTorch stores it, or `in_out` for `[in, out]` kernels).
  * - `batchnorm` names the module prefix of `running_mean`, `running_var` and, when present,
  *   `weight` and `bias`; `epsilon` defaults to 1e-5 as in PyTorch.
  * - Activation names are PruneLens's (`relu`, `leaky_relu`, `tanh`, ...) or PyTorch class names
@@ -262,26 +262,16 @@ function denseEntry(
   source: TensorSource,
   width: number | null,
 ) {
-  const weight = tensorField(
-    file,
-    source,
-    stringField(file, entry, 'weight', where) as string,
-    where,
-  );
+  const weightName = stringField(file, entry, 'weight', where) as string;
+  const weight = tensorField(file, source, weightName, where);
   if (weight.shape.length !== 2) {
     throw new ModelFormatError(
       file,
       `${where}: weight '${weight.name}' has shape [${weight.shape.join(', ')}], expected 2 axes.`,
     );
   }
-  const layout = entry.layout ?? 'out_in';
-  if (layout !== 'out_in' && layout !== 'in_out') {
-    throw new ModelFormatError(
-      file,
-      `${where}: "layout" must be "out_in" or "in_out", got ${JSON.stringify(layout)}.`,
-    );
-  }
-  const transposed = layout === 'in_out';
+
+  const transposed = layoutField(file, entry, where) === 'in_out';
   const [units, inputs] = transposed ? [weight.shape[1], weight.shape[0]] : weight.shape;
   if (width !== null && inputs !== width) {
     throw new ModelFormatError(
@@ -289,14 +279,8 @@ function denseEntry(
       `${where}: weight '${weight.name}' takes ${inputs} inputs but the previous layer gives ${width}; check the order or "layout".`,
     );
   }
-  const biasName = entry.bias === null ? undefined : stringField(file, entry, 'bias', where);
-  const bias = biasName ? tensorField(file, source, biasName, where) : null;
-  if (bias && (bias.shape.length !== 1 || bias.shape[0] !== units)) {
-    throw new ModelFormatError(
-      file,
-      `${where}: bias '${bias.name}' has shape [${bias.shape.join(', ')}], expected [${units}].`,
-    );
-  }
+
+  const bias = biasField(file, entry, where, source, units);
   const prefix = weight.name.replace(/\.(weight|kernel)$/, '');
   const name = stringField(file, entry, 'name', where) ?? prefix;
   const layer = denseFromTensors(source, name, weight, bias, transposed);
@@ -305,6 +289,35 @@ function denseEntry(
     layer,
     binding: bindingFor(prefix === weight.name ? '' : prefix, weight, bias, transposed),
   };
+}
+
+function layoutField(file: string, entry: Entry, where: string): 'out_in' | 'in_out' {
+  const layout = entry.layout ?? 'out_in';
+  if (layout !== 'out_in' && layout !== 'in_out') {
+    throw new ModelFormatError(
+      file,
+      `${where}: "layout" must be "out_in" or "in_out", got ${JSON.stringify(layout)}.`,
+    );
+  }
+  return layout;
+}
+
+function biasField(
+  file: string,
+  entry: Entry,
+  where: string,
+  source: TensorSource,
+  units: number,
+): TensorInfo | null {
+  const biasName = entry.bias === null ? undefined : stringField(file, entry, 'bias', where);
+  const bias = biasName ? tensorField(file, source, biasName, where) : null;
+  if (bias && (bias.shape.length !== 1 || bias.shape[0] !== units)) {
+    throw new ModelFormatError(
+      file,
+      `${where}: bias '${bias.name}' has shape [${bias.shape.join(', ')}], expected [${units}].`,
+    );
+  }
+  return bias;
 }
 
 function batchNormEntry(file: string, entry: Entry, where: string, source: TensorSource) {

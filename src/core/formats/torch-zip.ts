@@ -106,12 +106,14 @@ function readCentralEntry(bytes: Uint8Array, view: DataView, at: number, directo
   if (next > bytes.length) throw new ZipError('the zip central directory is truncated');
   const name = new TextDecoder('utf-8').decode(bytes.subarray(at + 46, at + 46 + nameLength));
   checkEntryName(name);
+
   const sizes = {
     compressedSize: view.getUint32(at + 20, true),
     size: view.getUint32(at + 24, true),
     headerOffset: view.getUint32(at + 42, true),
   };
   readZip64Extra(view, at + 46 + nameLength, extraLength, sizes);
+
   const dataOffset = localDataOffset(view, sizes.headerOffset);
   if (dataOffset + sizes.compressedSize > directoryStart) {
     throw new ZipError(`zip entry '${name}' extends past the start of the central directory`);
@@ -286,6 +288,7 @@ export function writeStoredZip(entries: { name: string; data: Uint8Array }[]): U
         ? 0
         : (writeAlignment - ((headerEnd + 4) % writeAlignment)) % writeAlignment;
     const extra = headerEnd % writeAlignment === 0 ? new Uint8Array(0) : alignmentField(padding);
+
     const crc = crc32(data);
     const local = new Uint8Array(30 + nameBytes.length + extra.length);
     const view = new DataView(local.buffer);
@@ -301,6 +304,7 @@ export function writeStoredZip(entries: { name: string; data: Uint8Array }[]): U
     parts.push(local, data);
     offset += local.length + data.length;
   }
+
   const directorySize = central.reduce((sum, part) => sum + part.length, 0);
   if (offset + directorySize > 0xffffffff || entries.length > 0xffff) {
     throw new ZipError('the archive would need zip64, which PruneLens does not write');
