@@ -10,8 +10,9 @@
  *
  * A new bias tensor is added only to a little-endian zip file whose pickle is the state dict
  * itself (see `torch-rebuild.ts`). Limitation: in a nested checkpoint, a legacy file or a
- * big-endian file `canAddBias` is false, because re-pickling other objects could change them (a
- * float 1.0 would come back as an int), so such layers are pruned without compensation.
+ * big-endian file `canAddBias` is false, so such layers are pruned without compensation. In a
+ * checkpoint, the optimizer state would no longer match the parameters, and re-pickling the other
+ * objects could change them (a float 1.0 would come back as an int).
  */
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
@@ -24,6 +25,7 @@ import { isFloatDtype, readView, writeView, type StridedView } from './safetenso
 import {
   canAddBiasTensor,
   collectChanges,
+  reportingReads,
   type StateDictArchitecture,
   type TensorSource,
 } from './state-dict';
@@ -113,7 +115,7 @@ async function openPytorch(file: string, options: OpenOptions = {}): Promise<Loa
   try {
     archive = readArchive(file, bytes);
     source = tensorSource(file, archive);
-    architecture = await resolveArchitecture(file, source, options);
+    architecture = await resolveArchitecture(file, reportingReads(source, options), options);
   } catch (error) {
     throw asFormatError(file, error);
   }

@@ -28,6 +28,7 @@ import {
 import {
   canAddBiasTensor,
   collectChanges,
+  reportingReads,
   type StateDictArchitecture,
   type TensorInfo,
   type TensorSource,
@@ -244,7 +245,7 @@ async function openSafetensors(file: string, options: OpenOptions = {}): Promise
   }
   const data = bytes.subarray(header.headerBytes);
   const source = tensorSource(file, header, data);
-  const architecture = await resolveArchitecture(file, source, options);
+  const architecture = await resolveArchitecture(file, reportingReads(source, options), options);
   const notes = [...architecture.notes];
   return {
     format: 'safetensors',

@@ -25,6 +25,7 @@ import type {
   Network,
 } from '../model';
 import { denseLayers } from '../model';
+import type { TaskOptions } from '../progress';
 import { isFloatDtype, type TensorDtype } from './safetensors-dtypes';
 
 /** Name, element type and shape of one stored tensor. */
@@ -431,6 +432,21 @@ export function collectChanges(
     }
   }
   return changes;
+}
+
+/** Returns a source that reports each tensor read as progress over the number of tensors. */
+export function reportingReads(source: TensorSource, options: TaskOptions): TensorSource {
+  const onProgress = options.onProgress;
+  if (!onProgress) return source;
+  let reads = 0;
+  return {
+    tensors: source.tensors,
+    read(name) {
+      onProgress({ fraction: reads / source.tensors.length, message: `Reading ${name}` });
+      reads = Math.min(reads + 1, source.tensors.length);
+      return source.read(name);
+    },
+  };
 }
 
 /** Returns true when a new bias tensor for the layer would not collide with an existing tensor. */

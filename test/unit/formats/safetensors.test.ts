@@ -68,7 +68,10 @@ describe('safetensors format', () => {
   });
 
   it('loads the tinygrad corpus model', async () => {
-    const model = await openModel(tinygrad, { activation: 'leaky_relu' });
+    const progress: string[] = [];
+    const onProgress = (event: { message: string }) => progress.push(event.message);
+    const model = await openModel(tinygrad, { activation: 'leaky_relu', onProgress });
+    assert.deepEqual(progress, ['Reading l1.weight', 'Reading l2.weight']);
     assert.equal(model.format, 'safetensors');
     assert.deepEqual(model.network.inputShape, [784]);
     const layers = denseLayers(model.network);
@@ -105,7 +108,7 @@ describe('safetensors format', () => {
     }
   });
 
-  it('patches changed values and keeps other bytes', async () => {
+  it('patches values keeping other bytes', async () => {
     const model = await openModel(tinygrad);
     const network = cloneNetwork(model.network);
     const l1 = dense(denseLayers(network), 'l1');
