@@ -15,6 +15,7 @@ import {
 import {
   curveSparsities,
   scoreSettings,
+  scoringMethod,
   type CompareJob,
   type SensitivityJob,
 } from './job-requests';
@@ -137,7 +138,8 @@ async function analyzeSensitivity(
   if (!(await confirmCompute(services, uri, answers))) return undefined;
   const data = await dataFor(services, uri, answers);
   if (!data) return undefined;
-  const method = answers.method ?? (await loadRecipe(uri))?.method ?? readSettings().method;
+  const method =
+    answers.method ?? scoringMethod((await loadRecipe(uri))?.method ?? readSettings().method);
   const settings = { ...scoreSettings(method), sparsities: curveSparsities };
   const job: SensitivityJob = { request: { model: uri.fsPath, data }, settings };
   const title = `Layer sensitivity of ${path.basename(uri.fsPath)}`;

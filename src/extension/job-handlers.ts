@@ -13,7 +13,7 @@ import {
   type JobOptions,
 } from '../core/jobs';
 import type { DataRequest, ModelRequest, ScoreSettings } from '../core/reports';
-import { pruneSettings, type CompareJob, type PruneJob, type SensitivityJob } from './job-requests';
+import { scoreSettings, type CompareJob, type PruneJob, type SensitivityJob } from './job-requests';
 import type { HandlerContext, RpcHandlers, WorkerOptions } from './rpc-protocol';
 
 /** Summary of a data file loaded with given options, as `data.describe` returns it. */
@@ -59,14 +59,16 @@ export function jobHandlers(options: WorkerOptions): RpcHandlers {
     compare: async (job: CompareJob, context: HandlerContext) => {
       const task = await ready(context);
       const dataset = await loadDataset(job.request.data, { signal: context.signal });
-      const base = pruneSettings({
-        method: 'ecp',
-        sparsity: 0.5,
-        steps: job.steps,
-        scope: 'global',
-      });
       const entries = defaultCompareEntries(dataset.labels !== null, job.steps);
-      return runCompare(job.request, { ...base, entries, sparsities: job.sparsities }, task);
+      const options = {
+        ...scoreSettings('ecp'),
+        scope: 'global' as const,
+        maxLayerSparsity: 0.99,
+        missingBias: 'add' as const,
+        entries,
+        sparsities: job.sparsities,
+      };
+      return runCompare(job.request, options, task);
     },
     'data.describe': (
       params: { data: DataOptions; statistics: boolean },

@@ -4,14 +4,15 @@ import type {
   DataRequest,
   MethodName,
   ModelRequest,
-  PruneSettings,
+  PruneJobSettings,
+  PruneMethod,
   ScoreSettings,
 } from '../core/reports';
 
 /** Parameters of the worker's `prune` method. */
 export interface PruneJob {
   request: PruneRequest;
-  settings: PruneSettings;
+  settings: PruneJobSettings;
 }
 
 /** Parameters of the worker's `sensitivity` method. */
@@ -36,16 +37,22 @@ export function scoreSettings(method: MethodName): ScoreSettings {
   return { method, reference: 'logits', seed: 0, batchSize: 256 };
 }
 
+/** Returns a scoring method for a prune method: `auto` chooses only when pruning, so ECP scores. */
+export function scoringMethod(method: PruneMethod): MethodName {
+  return method === 'auto' ? 'ecp' : method;
+}
+
 /** Prune settings from the flow's choices. */
 export function pruneSettings(choices: {
-  method: MethodName;
+  method: PruneMethod;
   sparsity: number;
   steps: number;
   scope: 'global' | 'layer';
   layerSparsity?: Record<string, number>;
-}): PruneSettings {
+}): PruneJobSettings {
   return {
-    ...scoreSettings(choices.method),
+    ...scoreSettings('ecp'),
+    method: choices.method,
     sparsity: choices.sparsity,
     steps: choices.steps,
     scope: choices.scope,

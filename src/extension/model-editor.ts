@@ -7,6 +7,7 @@ import { oneLine } from '../core/errors';
 import type { DataOptions } from '../core/data/types';
 import { chooseCalibrationData } from './calibration';
 import { confirmCompute, type Services } from './host';
+import { scoringMethod } from './job-requests';
 import { openModelPanel } from './panel';
 import { loadRecipe, saveRecipe } from './recipe-store';
 import { notAllowedMessage, showMessagePanel, showSimplePanel } from './simple-panel';
@@ -44,7 +45,7 @@ export class ModelEditorProvider implements vscode.CustomReadonlyEditorProvider<
         webviewPanel: panel,
         log: this.services.log,
         data: recipe?.data,
-        method: recipe?.method,
+        method: recipe?.method && scoringMethod(recipe.method),
         chooseData: () => this.chooseData(document.uri),
       });
     } catch (error) {

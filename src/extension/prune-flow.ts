@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { DataOptions } from '../core/data/types';
 import { UsageError } from '../core/errors';
-import { methodNames, type MethodName, type PruneReport } from '../core/reports';
+import { methodNames, type PruneMethod, type PruneReport } from '../core/reports';
 import { chooseCalibrationData } from './calibration';
 import { confirmCompute, runWithProgress, type CommonAnswers, type Services } from './host';
 import { parseSparsity, prunedOutputPath, reportPathFor, sparsityLabel } from './prune-options';
@@ -21,7 +21,7 @@ import { pruneSettings, type PruneJob } from './job-requests';
 export interface PruneAnswers extends CommonAnswers {
   /** Use the saved recipe without asking (true), or ask every question again (false). */
   useRecipe?: boolean;
-  method?: MethodName;
+  method?: PruneMethod;
   sparsity?: number;
   scope?: 'global' | 'layer';
   steps?: number;
@@ -33,7 +33,7 @@ export interface PruneAnswers extends CommonAnswers {
 }
 
 /** Methods that do not need calibration data to score. */
-const dataFreeMethods: readonly MethodName[] = ['magnitude', 'random'];
+const dataFreeMethods: readonly PruneMethod[] = ['magnitude', 'random'];
 
 /** Runs the flow; returns the report, or undefined when the user stops at a prompt. */
 export async function pruneModel(
@@ -71,7 +71,7 @@ export async function pruneModel(
 
 /** The choices of one prune run, as stored in the recipe. */
 interface PruneChoices extends Recipe {
-  method: MethodName;
+  method: PruneMethod;
   sparsity: number;
   scope: 'global' | 'layer';
   steps: number;
@@ -160,7 +160,7 @@ async function askUseRecipe(recipe: Recipe): Promise<boolean | undefined> {
 
 const methodDescriptions: Record<string, string> = {
   ecp: 'elimination-compensation: importance with bias compensation (recommended)',
-  auto: 'tries several methods and keeps the best on the evaluation data',
+  auto: 'tries several methods on held-out calibration rows and keeps the best',
   magnitude: '|w|, needs no data',
   obd: 'optimal brain damage: w² E[s a²], no compensation',
   wanda: '|w| × ‖a‖, activation-aware magnitude',
@@ -168,14 +168,17 @@ const methodDescriptions: Record<string, string> = {
   random: 'seeded random baseline',
 };
 
-async function pickMethod(preferred: MethodName): Promise<MethodName | undefined> {
+async function pickMethod(preferred: PruneMethod): Promise<PruneMethod | undefined> {
   const order = ['ecp', 'auto', 'magnitude', 'obd', 'wanda', 'taylor', 'random'];
-  const available = order.filter((name) => (methodNames as readonly string[]).includes(name));
+  const known: readonly string[] = [...methodNames, 'auto'];
+  const available = order.filter((name) => known.includes(name)) as PruneMethod[];
   const items = available.map((name) => ({
     label: name === 'ecp' ? 'ecp (recommended)' : name,
-    description: methodDescriptions[name],
-    picked: name === preferred,
-    method: name as MethodName,
+    description:
+      name === preferred && name !== 'ecp'
+        ? `${methodDescriptions[name]}; last used`
+        : methodDescriptions[name],
+    method: name,
   }));
   const picked = await vscode.window.showQuickPick(items, { title: 'Pruning method' });
   return picked?.method;
@@ -245,7 +248,7 @@ async function pickSteps(preferred: number): Promise<number | undefined> {
 async function pickData(
   services: Services,
   modelUri: vscode.Uri,
-  method: MethodName,
+  method: PruneMethod,
   saved: DataOptions | undefined,
 ): Promise<DataOptions | undefined | null> {
   const items: (vscode.QuickPickItem & { choice: 'saved' | 'choose' | 'none' })[] = [];
@@ -298,8 +301,13 @@ async function chooseOutput(
 async function showResult(report: PruneReport, reportUri: vscode.Uri): Promise<void> {
   const openReport = 'Open Report';
   const reveal = 'Reveal in Explorer';
+  const chosen = report.chosen ?? { method: report.method, steps: report.steps };
+  const method =
+    report.method === 'auto'
+      ? `auto (chose ${chosen.method}, ${chosen.steps} step(s))`
+      : report.method;
   const message =
-    `Pruned to ${sparsityLabel(report.sparsity)}% with ${report.method}: ` +
+    `Pruned to ${sparsityLabel(report.sparsity)}% with ${method}: ` +
     `${formatMetrics(report.before.metrics)} → ${formatMetrics(report.after.metrics)}. Saved ${path.basename(report.output)}.`;
   const choice = await vscode.window.showInformationMessage(message, openReport, reveal);
   if (choice === openReport) await vscode.window.showTextDocument(reportUri);

@@ -6,14 +6,14 @@
 import * as path from 'node:path';
 import type { DataOptions } from '../core/data/types';
 import { PruneLensError } from '../core/errors';
-import { methodNames, type MethodName } from '../core/reports';
+import { methodNames, type PruneMethod } from '../core/reports';
 
 /** The recipe's content. */
 export interface Recipe {
   version: 1;
   /** Calibration data and preprocessing (absolute paths in memory). */
   data?: DataOptions;
-  method?: MethodName;
+  method?: PruneMethod;
   sparsity?: number;
   steps?: number;
   scope?: 'global' | 'layer';
@@ -42,7 +42,7 @@ export function serializeRecipe(recipe: Recipe, recipeFile: string): string {
 export function parseRecipe(
   text: string,
   recipeFile: string,
-  methods: readonly string[] = methodNames,
+  methods: readonly string[] = [...methodNames, 'auto'],
 ): Recipe {
   let raw: unknown;
   try {
@@ -67,7 +67,7 @@ export function parseRecipe(
     if (typeof raw.method !== 'string' || !methods.includes(raw.method)) {
       fail(`"method" is ${JSON.stringify(raw.method)}, expected one of ${methods.join(', ')}`);
     }
-    recipe.method = raw.method as MethodName;
+    recipe.method = raw.method as PruneMethod;
   }
   if (raw.sparsity !== undefined) {
     if (typeof raw.sparsity !== 'number' || !(raw.sparsity > 0 && raw.sparsity < 1)) {

@@ -25,6 +25,11 @@ export function formatPruneReport(report: PruneReport): string {
     `# PruneLens: ${path.basename(report.output)}`,
     '',
     `- Method: ${report.method}, ${report.steps} step(s), scope ${report.scope}`,
+    ...(report.method === 'auto'
+      ? [
+          `- Chosen: ${report.chosen.method}, ${report.chosen.steps} step(s), scope ${report.chosen.scope}`,
+        ]
+      : []),
     `- Sparsity: ${sparsityLabel(report.sparsity)}% of dense weights are zero`,
     `- Calibration data: ${report.calibration.source}`,
     `- Evaluation data: ${report.evaluation.source}`,
@@ -43,6 +48,7 @@ export function formatPruneReport(report: PruneReport): string {
           `| ${name} | ${cell(report.before.metrics[name])} | ${cell(report.after.metrics[name])} |`,
       ),
     '',
+    ...autoLines(report),
     '| layer | pruned | of | sparsity |',
     '|---|---|---|---|',
     ...report.layers.map(
@@ -59,6 +65,24 @@ export function formatPruneReport(report: PruneReport): string {
     '',
   ];
   return lines.join('\n');
+}
+
+/** Lines on the automatic choice: what ran, and each candidate's validation metrics. */
+function autoLines(report: PruneReport): string[] {
+  if (!report.auto) return [];
+  const { auto } = report;
+  return [
+    `Automatic choice: ${auto.winner} (${auto.reason}), fitted on ${auto.fitSamples} and ` +
+      `validated on ${auto.validationSamples} calibration samples in ${auto.seconds.toFixed(1)} s.`,
+    '',
+    '| candidate | steps | scope | validation metrics |',
+    '|---|---|---|---|',
+    ...auto.candidates.map(
+      (candidate) =>
+        `| ${candidate.name} | ${candidate.steps} | ${candidate.scope} | ${formatMetrics(candidate.metrics)} |`,
+    ),
+    '',
+  ];
 }
 
 /** Formats a sensitivity report: one row per layer, one column per sparsity. */

@@ -1,10 +1,11 @@
 /** The `prunelens.*` settings. */
 import * as vscode from 'vscode';
-import { methodNames, type MethodName } from '../core/reports';
+import { methodNames, type PruneMethod } from '../core/reports';
 
 /** Settings as the extension uses them. */
 export interface Settings {
-  method: MethodName;
+  /** Default of Prune Model…; `auto` needs calibration data. */
+  method: PruneMethod;
   steps: number;
   scope: 'global' | 'layer';
   backend: 'auto' | 'wasm' | 'cpu' | 'node';
@@ -21,7 +22,7 @@ export function readSettings(): Settings {
   const scope = config.get<string>('scope', 'global');
   const backend = config.get<string>('backend', 'auto');
   return {
-    method: (methodNames as readonly string[]).includes(method) ? (method as MethodName) : 'ecp',
+    method: [...methodNames, 'auto'].includes(method) ? (method as PruneMethod) : 'ecp',
     steps: Math.max(1, Math.round(config.get<number>('steps', 10))),
     scope: scope === 'layer' ? 'layer' : 'global',
     backend: ['wasm', 'cpu', 'node'].includes(backend) ? (backend as Settings['backend']) : 'auto',

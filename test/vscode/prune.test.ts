@@ -71,6 +71,31 @@ describe('prune model', () => {
     assert.equal(recipe.data.labelColumn, 4);
   });
 
+  it('prunes with the automatic choice', async () => {
+    const model = copyFromCorpus('auto', irisModel);
+    const report = await vscode.commands.executeCommand<PruneReport>(
+      'prunelens.pruneModel',
+      model,
+      {
+        method: 'auto',
+        sparsity: 0.8,
+        steps: 2,
+        data: irisData(),
+      },
+    );
+    assert.ok(report, `no report; errors: ${api.shownErrors.join(' | ')}`);
+    assert.equal(report.method, 'auto');
+    assert.ok(report.auto, 'no automatic choice in the report');
+    assert.ok(report.auto.candidates.length >= 2);
+    assert.notEqual(report.chosen.method, 'auto');
+    const markdown = fs.readFileSync(
+      path.join(path.dirname(model.fsPath), 'iris_model.pruned-80.report.md'),
+      'utf8',
+    );
+    assert.match(markdown, /Automatic choice: /);
+    assert.ok(Math.abs((await zeroFraction(api, report.output)) - 0.8) < 0.001);
+  });
+
   it('prunes a TF.js model.json', async () => {
     const model = copyFromCorpus(
       'tfjs',
