@@ -61,13 +61,22 @@ async function setField(frame: FrameLocator, id: string, value: string): Promise
   await frame.locator(`#${id} input`).fill(value);
 }
 
-async function quickInput(page: Page, text: string | null): Promise<void> {
+/**
+ * Types a path into VS Code's simple file dialog. The dialog checks paths asynchronously, so the
+ * folder is entered first and its listing awaited (a row named `known`, or one second when the
+ * dialog's filter hides the folder's files), then the full path.
+ */
+async function fileDialog(page: Page, file: string, known: string | null): Promise<void> {
   const input = page.locator('.quick-input-widget input').first();
   await input.waitFor({ state: 'visible', timeout: 30_000 });
-  if (text !== null) {
-    await input.fill(text);
-    await page.waitForTimeout(300);
+  await input.fill(path.dirname(file) + path.sep);
+  if (known) await page.locator('.quick-input-list .monaco-list-row', { hasText: known }).first().waitFor({ timeout: 30_000 });
+  else await page.waitForTimeout(1000);
+  await input.fill(file);
+  if (fs.existsSync(file)) {
+    await page.locator('.quick-input-list .monaco-list-row', { hasText: path.basename(file) }).first().waitFor({ timeout: 30_000 });
   }
+  await page.waitForTimeout(500);
   await page.keyboard.press('Enter');
 }
 
@@ -135,7 +144,7 @@ describe('model panel in code-server', { timeout: 900_000 }, () => {
 
   it('chooses the MNIST calibration data', async () => {
     await panel.locator('#pick-data').click();
-    await quickInput(page, images);
+    await fileDialog(page, images, 't10k-labels-idx1-ubyte.gz');
     await pickQuickItem(page, 't10k-labels-idx1-ubyte.gz', 'Labels');
     await pickQuickItem(page, 'Scale by 1/255', 'Preprocessing');
     await panel.locator('#picked-data', { hasText: 't10k-images' }).waitFor({ timeout: 60_000 });
@@ -171,9 +180,12 @@ describe('model panel in code-server', { timeout: 900_000 }, () => {
     assert.ok(await canvasHasContent(panel, 'canvas.heatmap'), 'the zoomed heatmap is blank');
     await heatmap.press('Escape');
     await panel.locator('.caption', { hasText: 'each cell 1 × 4 weights' }).first().waitFor();
+    await saveHeatmapShots('dark');
     await panel.locator('#map-kind vscode-radio[value="mask"]').click();
     assert.ok(await canvasHasContent(panel, 'canvas.heatmap'), 'the mask heatmap is blank');
-    await saveHeatmapShots('dark');
+    await panel.locator('section.layer').first().scrollIntoViewIfNeeded();
+    await page.locator('iframe.webview.ready').screenshot({ path: path.join(screenshots, 'panel-mask-dark.png') });
+    await panel.locator('#map-kind vscode-radio[value="importance"]').click();
     console.log(`      timings: ${await panel.locator('#timings').textContent()}`);
     failed = false;
   });
@@ -204,7 +216,7 @@ describe('model panel in code-server', { timeout: 900_000 }, () => {
     assert.ok(await canvasHasContent(panel, '#comparison-chart canvas'), 'the comparison chart is blank');
     await page.locator('iframe.webview.ready').screenshot({ path: path.join(screenshots, 'panel-comparison-dark.png') });
     await panel.locator('#comparison-export-csv').click();
-    await quickInput(page, path.join(workspace, 'comparison.csv'));
+    await fileDialog(page, path.join(workspace, 'comparison.csv'), null);
     await panel.locator('#comparison-status', { hasText: 'Saved comparison.csv' }).waitFor({ timeout: 30_000 });
     assert.match(fs.readFileSync(path.join(workspace, 'comparison.csv'), 'utf8'), /^series,global sparsity,/);
     failed = false;
@@ -217,7 +229,7 @@ describe('model panel in code-server', { timeout: 900_000 }, () => {
     await panel.locator('#global-sparsity').fill('90');
     await setField(panel, 'save-steps', '2');
     await panel.locator('#save-run').click();
-    await quickInput(page, output);
+    await fileDialog(page, output, 'mnist_mlp.h5');
     await panel.locator('#save-status', { hasText: 'Saved' }).waitFor({ timeout: 300_000 });
     assert.ok(fs.statSync(output).size > 0, 'the pruned model was not written');
     failed = false;
