@@ -9,7 +9,13 @@ import { PickleDict, storageTypes, TensorRef, unpickle, type PickleValue } from 
 import { dtypeSizes, type TensorDtype } from './safetensors-dtypes';
 import type { TensorInfo } from './state-dict';
 import { isLegacyTorchFile, readLegacyContainer } from './torch-legacy';
-import { extractEntry, patchStoredEntry, readZipEntries, type ZipEntry } from './torch-zip';
+import {
+  extractEntry,
+  patchStoredEntry,
+  readZipEntries,
+  writeStoredZip,
+  type ZipEntry,
+} from './torch-zip';
 
 /** Location of one storage's bytes: a zip entry, or a byte range of a legacy file. */
 export interface StorageSlot {
@@ -141,11 +147,23 @@ export function readStorage(archive: TorchArchive, slot: StorageSlot): Uint8Arra
   return archive.bytes.subarray(offset, offset + slot.size);
 }
 
-/** Returns a copy of the file with the given storages replaced in place (same sizes). */
+/**
+ * Returns a copy of the file with the given storages replaced in place (same sizes). A zip whose
+ * changed storages are compressed, which torch.save never writes, is written anew with every
+ * entry stored uncompressed, in the same order.
+ */
 export function patchStorages(
   archive: TorchArchive,
   storages: Map<StorageSlot, Uint8Array>,
 ): Uint8Array {
+  if ([...storages.keys()].some((slot) => slot.entry && slot.entry.method !== 0)) {
+    const changed = new Map([...storages].map(([slot, bytes]) => [slot.entry, bytes]));
+    const entries = archive.entries.map((entry) => ({
+      name: entry.name,
+      data: changed.get(entry) ?? extractEntry(archive.bytes, entry),
+    }));
+    return writeStoredZip(entries);
+  }
   const output = archive.bytes.slice();
   for (const [slot, bytes] of storages) {
     if (slot.entry) patchStoredEntry(output, slot.entry, bytes);

@@ -3,7 +3,7 @@ import * as fs from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { deflateSync } from 'fflate';
+import { deflateSync, zipSync } from 'fflate';
 import { detectFormat, openModel } from '../../../src/core/formats/index';
 import { extractEntry, readZipEntries, writeStoredZip } from '../../../src/core/formats/torch-zip';
 import { cloneNetwork, denseLayers, type DenseLayer, type Network } from '../../../src/core/model';
@@ -396,6 +396,29 @@ print(net[0].bias.tolist())`;
       entries.every((entry) => entry.dataOffset % 64 === 0),
       'data aligned as torch.save aligns it',
     );
+  });
+
+  it('rewrites a deflated archive', async () => {
+    const file = path.join(folder, 'deflated.pth');
+    const entries = torchZipEntries([
+      { name: 'a.weight', shape: [2, 3], values: sampleValues(6) },
+      { name: 'b.weight', shape: [1, 2], values: [1, 2] },
+    ]);
+    await fs.writeFile(file, zipSync(Object.fromEntries(entries.map((e) => [e.name, e.data]))));
+    const model = await openModel(file);
+    const network = cloneNetwork(model.network);
+    layer(network, 'a').kernel[4] = 0;
+    const out = path.join(folder, 'deflated-out.pth');
+    await model.save(network, out);
+    const saved = readZipEntries(new Uint8Array(await fs.readFile(out)));
+    assert.deepEqual(
+      saved.map((entry) => entry.name),
+      entries.map((entry) => entry.name),
+    );
+    assert.ok(saved.every((entry) => entry.method === 0));
+    const reopened = await openModel(out);
+    assert.deepEqual(layer(reopened.network, 'a').kernel, layer(network, 'a').kernel);
+    assert.deepEqual(layer(reopened.network, 'b').kernel, Float32Array.of(1, 2));
   });
 
   it('reads and patches a legacy file', skipWithoutTorch, async () => {
