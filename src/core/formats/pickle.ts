@@ -453,7 +453,7 @@ class Unpickler {
   }
 
   private latin1(count: number): string {
-    return String.fromCharCode(...this.bytes(count));
+    return Buffer.from(this.bytes(count)).toString('latin1');
   }
 
   private line(): string {

@@ -40,6 +40,8 @@ const opcodes = {
 /** Accumulates pickle bytes. */
 class PickleWriter {
   private chunks: Uint8Array[] = [];
+  /** Nesting depth of the value being written. */
+  depth = 0;
 
   byte(value: number): void {
     this.chunks.push(Uint8Array.of(value));
@@ -124,7 +126,22 @@ export function pickleStateDict(dict: PickleDict): Uint8Array {
   return writer.result();
 }
 
+/** Deepest nesting written; PyTorch state dicts and their `_metadata` use three levels. */
+const maxDepth = 64;
+
 function writeValue(writer: PickleWriter, value: PickleValue): void {
+  // A hostile file could make `_metadata` refer to itself, which would otherwise never end.
+  if (++writer.depth > maxDepth) {
+    throw new RangeError(`cannot write a pickle nested deeper than ${maxDepth} levels`);
+  }
+  try {
+    writeItem(writer, value);
+  } finally {
+    writer.depth--;
+  }
+}
+
+function writeItem(writer: PickleWriter, value: PickleValue): void {
   if (value === null) return writer.byte(opcodes.none);
   if (value === true) return writer.byte(opcodes.true);
   if (value === false) return writer.byte(opcodes.false);

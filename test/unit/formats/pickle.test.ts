@@ -206,6 +206,25 @@ print(json.dumps([pickle.dumps(Payload(), protocol=p).hex() for p in (2, 4, 5)])
     );
   });
 
+  it('reads long latin-1 strings', () => {
+    const text = 'é'.repeat(300_000);
+    const bytes = Buffer.concat([
+      Buffer.from([0x80, 0x02, 0x54]),
+      Buffer.from(Uint32Array.of(text.length).buffer),
+      Buffer.from(text, 'latin1'),
+      Buffer.from('.'),
+    ]);
+    assert.equal(unpickle(bytes), text);
+  });
+
+  it('stops writing self-referencing metadata', () => {
+    const dict = new PickleDict(true);
+    const metadata = new PickleDict(true);
+    metadata.entries.set('self', metadata);
+    dict.attributes.set('_metadata', metadata);
+    assert.throws(() => pickleStateDict(dict), /nested deeper than 64 levels/);
+  });
+
   it('round trips a written state dict', () => {
     const dict = new PickleDict(true);
     const storage = new StorageRef('HalfStorage', '7', 'cpu', 12);
