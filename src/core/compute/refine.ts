@@ -22,7 +22,7 @@ const cancellationRatio = 100;
 /** Finds the badly cancelled pairs of every layer and, if any, replays the data to refine them. */
 export async function refineCancelledPairs(
   layers: LayerStatistics[],
-  replay: (visit: SensitivityVisitor) => Promise<void>,
+  replay: (visit: SensitivityVisitor, wanted: boolean[]) => Promise<void>,
   signal: AbortSignal | undefined,
 ): Promise<void> {
   const selected = layers.map(findCancelledPairs);
@@ -34,6 +34,7 @@ export async function refineCancelledPairs(
     first: new Float64Array(index.length),
     second: new Float64Array(index.length),
   }));
+  const wanted = selected.map((index) => index.length > 0);
   await replay((layer, batch, s, a) => {
     const { index, mean, weight, first, second } = sums[layer];
     const { units, inputs } = layers[layer];
@@ -54,7 +55,7 @@ export async function refineCancelledPairs(
       first[p] += f;
       second[p] += q;
     }
-  });
+  }, wanted);
   await checkpoint(signal);
   sums.forEach(({ index, mean, weight, first, second }, layer) => {
     if (index.length === 0) return;
@@ -91,4 +92,55 @@ function meansOf(layers: LayerStatistics[], selected: Uint32Array[], index: Uint
     const i = Math.floor(k / layer.inputs);
     return layer.m1[k] / layer.m0[i] + layer.shift[k % layer.inputs];
   });
+}
+
+/** Bytes of `s` and layer inputs the first pass may keep so that the refinement needs no replay. */
+export const defaultCacheBytes = 128 * 2 ** 20;
+
+/**
+ * Each layer's `s` and input for every sample, kept during the first pass while they fit in a
+ * fixed budget, so that the refinement reads them instead of running the network again. Memory
+ * stays bounded: above the budget `create` returns null and the data is replayed instead.
+ */
+export class SensitivityCache {
+  private constructor(
+    private readonly units: number[],
+    private readonly inputs: number[],
+    private readonly sensitivities: Float32Array[],
+    /** Inputs of each layer; the first is the data itself when nothing precedes the first layer. */
+    private readonly layerInputs: Float32Array[],
+    private readonly samples: number,
+    private readonly sharesFirstInput: boolean,
+  ) {}
+
+  /** Returns a cache for `samples` samples, or null when it would exceed `budgetBytes`. */
+  static create(
+    units: number[],
+    inputs: number[],
+    samples: number,
+    firstInput: Float32Array | null,
+    budgetBytes = defaultCacheBytes,
+  ): SensitivityCache | null {
+    const sum = (values: number[]) => values.reduce((total, value) => total + value, 0);
+    const stored = sum(units) + sum(inputs) - (firstInput ? inputs[0] : 0);
+    if (stored * samples * 4 > budgetBytes) return null;
+    const sensitivities = units.map((width) => new Float32Array(width * samples));
+    const layerInputs = inputs.map((width, layer) =>
+      layer === 0 && firstInput ? firstInput : new Float32Array(width * samples),
+    );
+    return new SensitivityCache(units, inputs, sensitivities, layerInputs, samples, firstInput !== null);
+  }
+
+  /** Stores one batch of layer `layer` starting at sample `start`; `a` is read only when needed. */
+  store(layer: number, start: number, s: Float32Array, a: () => Float32Array): void {
+    this.sensitivities[layer].set(s, start * this.units[layer]);
+    if (layer > 0 || !this.sharesFirstInput) this.layerInputs[layer].set(a(), start * this.inputs[layer]);
+  }
+
+  /** Hands every wanted layer's `s` and input, all samples at once, to `visit`. */
+  async replay(visit: SensitivityVisitor, wanted: boolean[]): Promise<void> {
+    wanted.forEach((want, layer) => {
+      if (want) visit(layer, this.samples, this.sensitivities[layer], this.layerInputs[layer]);
+    });
+  }
 }

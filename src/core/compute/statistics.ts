@@ -10,7 +10,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { Dataset } from '../data/types';
 import { checkpoint, type TaskOptions } from '../progress';
 import type { ReferenceOutput } from '../reports';
-import { refineCancelledPairs, type SensitivityVisitor } from './refine';
+import { refineCancelledPairs, SensitivityCache, type SensitivityVisitor } from './refine';
 import type { Runtime, Trace } from './runtime';
 
 /** Which sums to collect. */
@@ -62,6 +62,8 @@ export interface NetworkStatistics {
 
 /** Options of the statistics pass. */
 export interface StatisticsOptions extends TaskOptions {
+  /** Bytes of `s` and layer inputs kept for the refinement instead of a second pass. */
+  cacheBytes?: number;
   reference: ReferenceOutput;
   batchSize: number;
   seed: number;
@@ -82,12 +84,13 @@ export async function collectStatistics(
   const outputs = runtime.outputSize;
   const maxExact = options.maxExactOutputs ?? defaultMaxExactOutputs;
   const probeCount = outputs > maxExact ? maxExact : outputs;
-  const probes = tf.tidy(() => makeProbes(outputs, probeCount, options.seed));
+  const probes = new ProbeBlocks(tf.tidy(() => makeProbes(outputs, probeCount, options.seed)));
   const batchSize = chooseBatchSize(runtime, probeCount, options.batchSize);
+  const cache = needs.sensitivity ? createCache(runtime, dataset, options.cacheBytes) : null;
   try {
     for (let start = 0; start < dataset.samples; start += batchSize) {
       const end = Math.min(dataset.samples, start + batchSize);
-      accumulateBatch(runtime, dataset, start, end, probes, needs, options.reference, layers);
+      tf.tidy(() => accumulateBatch(runtime, dataset, { start, end }, probes, needs, options.reference, layers, cache));
       options.onProgress?.({
         fraction: end / dataset.samples,
         message: `statistics: ${end} of ${dataset.samples} samples`,
@@ -95,7 +98,11 @@ export async function collectStatistics(
       await checkpoint(options.signal);
     }
     if (needs.sensitivity) {
-      await refineCancelledPairs(layers, (visit) => replayBatches(runtime, dataset, probes, options, batchSize, visit), options.signal);
+      const replay = (visit: SensitivityVisitor, wanted: boolean[]) =>
+        cache
+          ? cache.replay(visit, wanted)
+          : replayBatches(runtime, dataset, probes, { ...options, batchSize }, wanted, visit);
+      await refineCancelledPairs(layers, replay, options.signal);
     }
   } finally {
     probes.dispose();
@@ -107,28 +114,64 @@ export async function collectStatistics(
   };
 }
 
-/** Runs forward and backward again over every batch and hands each layer's `s` and `a` to `visit`. */
+/**
+ * Runs forward and backward again over every batch and hands the `s` and `a` of each wanted
+ * layer to `visit`; the backward pass stops at the first wanted layer.
+ */
 async function replayBatches(
   runtime: Runtime,
   dataset: Dataset,
-  probes: tf.Tensor2D,
+  probes: ProbeBlocks,
   options: StatisticsOptions,
-  batchSize: number,
+  wanted: boolean[],
   visit: SensitivityVisitor,
 ): Promise<void> {
-  for (let start = 0; start < dataset.samples; start += batchSize) {
-    const end = Math.min(dataset.samples, start + batchSize);
-    const perLayer = tf.tidy(() => {
+  const lowest = wanted.indexOf(true);
+  for (let start = 0; start < dataset.samples; start += options.batchSize) {
+    const end = Math.min(dataset.samples, start + options.batchSize);
+    tf.tidy(() => {
       const trace = runtime.trace(batchOf(dataset, start, end));
-      const collected: [tf.Tensor2D, tf.Tensor2D][] = [];
-      backward(runtime, trace, outputGradients(runtime, trace, probes, options.reference), (index, g) => {
-        collected[index] = [sensitivityOf(g, probes.shape[0], end - start), trace.inputs[index]];
-      });
-      return collected;
+      const g = outputGradients(runtime, trace, probes.block(end - start), options.reference);
+      backward(
+        runtime,
+        trace,
+        g,
+        (index, gradient) => {
+          if (!wanted[index]) return;
+          const s = sensitivityOf(gradient, probes.count, end - start);
+          visit(index, end - start, s.dataSync() as Float32Array, trace.inputs[index].dataSync() as Float32Array);
+        },
+        lowest,
+      );
     });
-    perLayer.forEach(([s, a], index) => visit(index, end - start, s.dataSync() as Float32Array, a.dataSync() as Float32Array));
-    tf.dispose(perLayer.flat());
     await checkpoint(options.signal);
+  }
+}
+
+/** The probe rows broadcast over a batch, `[probes, batch, outputs]`, made once per batch size. */
+class ProbeBlocks {
+  private readonly blocks = new Map<number, tf.Tensor3D>();
+
+  constructor(private readonly probes: tf.Tensor2D) {}
+
+  get count(): number {
+    return this.probes.shape[0];
+  }
+
+  block(batch: number): tf.Tensor3D {
+    let block = this.blocks.get(batch);
+    if (!block) {
+      const [count, outputs] = this.probes.shape;
+      const shaped = tf.tidy(() => tf.broadcastTo(tf.reshape(this.probes, [count, 1, outputs]), [count, batch, outputs]));
+      block = tf.keep(shaped) as tf.Tensor3D;
+      this.blocks.set(batch, block);
+    }
+    return block;
+  }
+
+  dispose(): void {
+    this.probes.dispose();
+    for (const block of this.blocks.values()) block.dispose();
   }
 }
 
@@ -173,76 +216,114 @@ function chooseBatchSize(runtime: Runtime, probes: number, requested: number): n
   return Math.max(1, Math.min(requested, limit));
 }
 
+/** Keeps `s` and the layer inputs for the refinement when they fit; the data is the first input. */
+function createCache(runtime: Runtime, dataset: Dataset, budget: number | undefined): SensitivityCache | null {
+  const stages = runtime.plan.stages;
+  const firstInput = runtime.plan.before.length === 0 ? dataset.features : null;
+  const units = stages.map(({ layer }) => layer.units);
+  const inputs = stages.map(({ layer }) => layer.inputs);
+  return SensitivityCache.create(units, inputs, dataset.samples, firstInput, budget);
+}
+
+/** Adds one batch's sums to `layers`; reads each product as soon as it is made. Call inside `tidy`. */
 function accumulateBatch(
   runtime: Runtime,
   dataset: Dataset,
-  start: number,
-  end: number,
-  probes: tf.Tensor2D,
+  { start, end }: { start: number; end: number },
+  probes: ProbeBlocks,
   needs: StatisticsNeeds,
   reference: ReferenceOutput,
   layers: LayerStatistics[],
+  cache: SensitivityCache | null,
 ): void {
-  const sums = tf.tidy(() => {
-    const x = batchOf(dataset, start, end);
-    const trace = runtime.trace(x);
-    const collected: tf.Tensor[][] = layers.map(() => []);
-    if (needs.sensitivity) {
-      backward(runtime, trace, outputGradients(runtime, trace, probes, reference), (index, g) => {
-        const s = sensitivityOf(g, probes.shape[0], end - start);
-        collected[index].push(...sensitivitySums(s, trace.inputs[index], layers[index], start === 0));
-      });
-    }
-    if (needs.inputNorms) {
-      trace.inputs.forEach((a, index) => {
-        const shifted = tf.sub(a, tf.tensor1d(Float32Array.from(layers[index].shift)));
-        collected[index].push(tf.sum(shifted, 0), tf.sum(tf.square(shifted), 0));
-      });
-    }
-    if (needs.lossGradient) {
-      const labels = labelsOf(dataset, start, end);
-      backward(runtime, trace, lossGradientAtLogits(runtime, trace, labels, dataset), (index, g) => {
-        collected[index].push(tf.matMul(tf.transpose(g), trace.inputs[index]));
-      });
-    }
-    return collected;
-  });
-  layers.forEach((statistics, index) => addSums(statistics, sums[index], needs));
-  tf.dispose(sums.flat());
+  const trace = runtime.trace(batchOf(dataset, start, end));
+  if (needs.sensitivity) {
+    const g = outputGradients(runtime, trace, probes.block(end - start), reference);
+    backward(runtime, trace, g, (index, gradient) => {
+      const s = sensitivityOf(gradient, probes.count, end - start);
+      const a = trace.inputs[index];
+      cache?.store(index, start, s.dataSync() as Float32Array, () => a.dataSync() as Float32Array);
+      const sums = sensitivitySums(s, a, layers[index], start === 0);
+      addTo(layers[index].m0, sums[0]);
+      addMoments(layers[index], sums[1].dataSync() as Float32Array);
+      tf.dispose([s, ...sums]);
+    });
+  }
+  if (needs.inputNorms) {
+    trace.inputs.forEach((a, index) => {
+      const shifted = tf.sub(a, tf.tensor1d(Float32Array.from(layers[index].shift)));
+      addTo(layers[index].inputSum, tf.sum(shifted, 0));
+      addTo(layers[index].inputSquareSum, tf.sum(tf.square(shifted), 0));
+    });
+  }
+  if (needs.lossGradient) {
+    const labels = labelsOf(dataset, start, end);
+    backward(runtime, trace, lossGradientAtLogits(runtime, trace, labels, dataset), (index, g) => {
+      const product = tf.matMul(tf.transpose(g), trace.inputs[index]);
+      addTo(layers[index].lossGradient, product);
+      product.dispose();
+    });
+  }
 }
 
-/** Returns `[m0, M1, M2]` for one batch; fixes the shift on the first batch. */
+/**
+ * Returns `[m0, [M1 | M2]]` for one batch, the two products fused into one over `[a', a'²]`;
+ * fixes the shift on the first batch.
+ */
 function sensitivitySums(
   s: tf.Tensor2D,
   a: tf.Tensor2D,
   statistics: LayerStatistics,
   firstBatch: boolean,
 ): tf.Tensor[] {
-  if (firstBatch) {
-    const mean = tf.mean(a, 0).dataSync();
-    statistics.shift.set(mean);
-  }
+  if (firstBatch) statistics.shift.set(chooseShift(a.dataSync() as Float32Array, a.shape[0], a.shape[1]));
   const shifted = tf.sub(a, tf.tensor1d(Float32Array.from(statistics.shift)));
-  const sT = tf.transpose(s);
-  return [tf.sum(s, 0), tf.matMul(sT, shifted), tf.matMul(sT, tf.square(shifted))];
+  const moments = tf.concat([shifted, tf.square(shifted)], 1);
+  return [tf.sum(s, 0), tf.matMul(tf.transpose(s), moments)];
 }
 
-function addSums(statistics: LayerStatistics, sums: tf.Tensor[], needs: StatisticsNeeds): void {
-  let next = 0;
-  const add = (target: Float64Array) => {
-    const values = sums[next++].dataSync();
-    for (let i = 0; i < values.length; i++) target[i] += values[i];
-  };
-  if (needs.sensitivity) {
-    add(statistics.m0);
-    add(statistics.m1);
-    add(statistics.m2);
+/**
+ * Picks each input's shift from the first batch: the value that at least half of the samples
+ * take exactly, when there is one (a ReLU's zero after batch normalization, a blank pixel, a
+ * one-hot column), so that those samples add exact zeros to the moments; otherwise the mean.
+ */
+export function chooseShift(values: Float32Array, batch: number, inputs: number): Float64Array {
+  const shift = new Float64Array(inputs);
+  for (let j = 0; j < inputs; j++) {
+    // Boyer-Moore majority vote, then a count of the candidate.
+    let candidate = values[j];
+    let votes = 0;
+    let sum = 0;
+    for (let n = 0; n < batch; n++) {
+      const value = values[n * inputs + j];
+      sum += value;
+      if (votes === 0) candidate = value;
+      votes += value === candidate ? 1 : -1;
+    }
+    let count = 0;
+    for (let n = 0; n < batch; n++) if (values[n * inputs + j] === candidate) count++;
+    shift[j] = 2 * count >= batch ? candidate : Math.fround(sum / batch);
   }
-  if (needs.inputNorms) {
-    add(statistics.inputSum);
-    add(statistics.inputSquareSum);
+  return shift;
+}
+
+/** Adds a tensor's values to a float64 sum. */
+function addTo(target: Float64Array, sum: tf.Tensor): void {
+  const values = sum.dataSync();
+  for (let i = 0; i < values.length; i++) target[i] += values[i];
+}
+
+/** Adds a `[units, 2 * inputs]` product whose rows hold `M1` then `M2` of one unit. */
+function addMoments(statistics: LayerStatistics, values: Float32Array): void {
+  const { units, inputs, m1, m2 } = statistics;
+  for (let i = 0; i < units; i++) {
+    const row = 2 * i * inputs;
+    const target = i * inputs;
+    for (let j = 0; j < inputs; j++) {
+      m1[target + j] += values[row + j];
+      m2[target + j] += values[row + inputs + j];
+    }
   }
-  if (needs.lossGradient) add(statistics.lossGradient);
 }
 
 /**
@@ -252,12 +333,11 @@ function addSums(statistics: LayerStatistics, sums: tf.Tensor[], needs: Statisti
 function outputGradients(
   runtime: Runtime,
   trace: Trace,
-  probes: tf.Tensor2D,
+  block: tf.Tensor3D,
   reference: ReferenceOutput,
 ): tf.Tensor2D {
-  const [count, outputs] = probes.shape;
-  const batch = trace.logits.shape[0];
-  let perProbe = tf.broadcastTo(tf.reshape(probes, [count, 1, outputs]), [count, batch, outputs]);
+  const [count, batch, outputs] = block.shape;
+  let perProbe: tf.Tensor = block;
   const final = runtime.plan.head.final;
   if (reference === 'output' && final === 'softmax') {
     const p = tf.softmax(trace.logits);
@@ -304,20 +384,21 @@ function lossGradientAtLogits(
 
 /**
  * Propagates `g = ∂/∂z_L` back through the dense stages, calling `visit` with `∂/∂z_l` of each
- * stage from the last to the first. `g` is `[rows, units_L]` where rows are `probes * batch`.
+ * stage from the last down to stage `lowest`. `g` is `[rows, units_L]` where rows are `probes * batch`.
  */
 function backward(
   runtime: Runtime,
   trace: Trace,
   g: tf.Tensor2D,
   visit: (index: number, g: tf.Tensor2D) => void,
+  lowest = 0,
 ): void {
   const stages = runtime.plan.stages.length;
   const batch = trace.logits.shape[0];
   let current = g;
-  for (let index = stages - 1; index >= 0; index--) {
+  for (let index = stages - 1; index >= lowest; index--) {
     visit(index, current);
-    if (index === 0) break;
+    if (index === lowest) break;
     const upstream: tf.Tensor2D = tf.matMul(current, runtime.stageWeights(index).kernel);
     const derivative = trace.derivatives[index - 1];
     if (derivative) {
