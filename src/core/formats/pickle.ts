@@ -307,8 +307,9 @@ class Unpickler {
   private global(module: string, name: string): PickleGlobal {
     const qualified = `${module}.${name}`;
     if (!allowedGlobals.has(qualified)) {
-      // A whole pickled model names its classes (torch.nn.modules..., __main__.Net).
-      const isModel = module.startsWith('torch.nn') || module === '__main__';
+      // A whole pickled model or a Lightning checkpoint names its classes (torch.nn.modules...,
+      // __main__.Net, pytorch_lightning...), and re-saving just the state dict avoids them.
+      const isModel = /^(torch\.nn|__main__$|pytorch_lightning|lightning)/.test(module);
       const hint = isModel ? '; save the state dict with torch.save(model.state_dict(), path)' : '';
       throw new PickleError(`refused to load '${qualified}': ${refusal}${hint}`);
     }
