@@ -13,5 +13,6 @@ if [ "${#missing[@]}" -gt 0 ] && [ "$(id -u)" = 0 ]; then
 elif [ "${#missing[@]}" -gt 0 ]; then
   echo "setup: not root, so these Debian packages are not installed: ${missing[*]} (tests that need them are skipped)" >&2
 fi
-npm ci --no-audit --no-fund
+# onnxruntime-node's postinstall otherwise downloads GPU files from a host CI cannot reach.
+ONNXRUNTIME_NODE_INSTALL=skip npm ci --no-audit --no-fund
 npm run build
