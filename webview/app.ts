@@ -74,6 +74,41 @@ export class PanelApp {
 
   /** Builds the page skeleton into `root`. */
   mount(root: HTMLElement): void {
+    const tabs = h(
+      'vscode-panels',
+      { id: 'tabs', 'aria-label': 'PruneLens views' },
+      h('vscode-panel-tab', { id: 'tab-model' }, 'Model'),
+      h('vscode-panel-tab', { id: 'tab-heatmaps' }, 'Heatmaps and Sliders'),
+      h('vscode-panel-tab', { id: 'tab-sensitivity' }, 'Sensitivity'),
+      h('vscode-panel-tab', { id: 'tab-comparison' }, 'Comparison'),
+      h('vscode-panel-view', { id: 'view-model' }, h('div', { class: 'stack' }, this.modelTab, this.dataTab)),
+      h('vscode-panel-view', { id: 'view-heatmaps' }, this.heatmapsTab()),
+      h('vscode-panel-view', { id: 'view-sensitivity' }, this.sensitivity.element),
+      h('vscode-panel-view', { id: 'view-comparison' }, this.comparison.element),
+    );
+    root.replaceChildren(this.header, this.status, tabs);
+    root.removeAttribute('aria-busy');
+    drawLegend(this.legend, this.palette);
+  }
+
+  private heatmapsTab(): HTMLElement {
+    return h(
+      'div',
+      { class: 'stack' },
+      this.mapControls(),
+      h('div', { class: 'row legend-row' }, h('span', {}, 'Importance'), this.legend, this.legendLabels),
+      this.slidersHost,
+      this.prediction,
+      this.metrics,
+      h('div', { class: 'row fields' }, this.saveSteps, this.saveControls.element),
+      this.timingLine,
+      this.inputImageBox,
+      this.heatmapHost,
+    );
+  }
+
+  /** Builds the map kind radio group and the mask overlay checkbox. */
+  private mapControls(): HTMLElement {
     const kindGroup = h(
       'vscode-radio-group',
       { id: 'map-kind', 'aria-label': 'Heatmap shows' },
@@ -91,37 +126,7 @@ export class PanelApp {
       this.overlay = Boolean((overlay as HTMLElement & { checked?: boolean }).checked);
       this.repaintHeatmaps();
     });
-    const tabs = h(
-      'vscode-panels',
-      { id: 'tabs', 'aria-label': 'PruneLens views' },
-      h('vscode-panel-tab', { id: 'tab-model' }, 'Model'),
-      h('vscode-panel-tab', { id: 'tab-heatmaps' }, 'Heatmaps and Sliders'),
-      h('vscode-panel-tab', { id: 'tab-sensitivity' }, 'Sensitivity'),
-      h('vscode-panel-tab', { id: 'tab-comparison' }, 'Comparison'),
-      h('vscode-panel-view', { id: 'view-model' }, h('div', { class: 'stack' }, this.modelTab, this.dataTab)),
-      h(
-        'vscode-panel-view',
-        { id: 'view-heatmaps' },
-        h(
-          'div',
-          { class: 'stack' },
-          h('div', { class: 'row' }, kindGroup, overlay),
-          h('div', { class: 'row legend-row' }, h('span', {}, 'Importance'), this.legend, this.legendLabels),
-          this.slidersHost,
-          this.prediction,
-          this.metrics,
-          h('div', { class: 'row fields' }, this.saveSteps, this.saveControls.element),
-          this.timingLine,
-          this.inputImageBox,
-          this.heatmapHost,
-        ),
-      ),
-      h('vscode-panel-view', { id: 'view-sensitivity' }, this.sensitivity.element),
-      h('vscode-panel-view', { id: 'view-comparison' }, this.comparison.element),
-    );
-    root.replaceChildren(this.header, this.status, tabs);
-    root.removeAttribute('aria-busy');
-    drawLegend(this.legend, this.palette);
+    return h('div', { class: 'row' }, kindGroup, overlay);
   }
 
   /** Renders a new state from the host. */

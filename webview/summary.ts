@@ -1,5 +1,5 @@
 /** The Model tab: the model summary and the calibration data form. */
-import type { DataForm, FileRole, ModelSummary, PanelState } from '../src/shared/protocol';
+import type { DataForm, DataSummary, FileRole, ModelSummary, PanelState } from '../src/shared/protocol';
 import { methodNames } from '../src/core/reports';
 import { formatCount, formatPercent, h } from './dom';
 import { call, RequestError } from './rpc';
@@ -58,9 +58,9 @@ function fieldValue(root: HTMLElement, id: string): string {
   return element?.value ?? '';
 }
 
-/** Renders the calibration data section: files, preprocessing, rows, method, and Load. */
-export function renderDataForm(state: PanelState, onStatus: (text: string, error?: boolean) => void): HTMLElement {
-  const form: DataForm = state.dataForm;
+type StatusSink = (text: string, error?: boolean) => void;
+
+function fileRows(state: PanelState, onStatus: StatusSink): HTMLElement[] {
   const picked = state.picked;
   const pick = (role: FileRole) => async () => {
     try {
@@ -69,31 +69,35 @@ export function renderDataForm(state: PanelState, onStatus: (text: string, error
       onStatus((error as Error).message, true);
     }
   };
-  const method = h(
-    'vscode-dropdown',
-    { id: 'data-method', 'aria-label': 'Scoring method' },
-    ...methodNames.map((name) => h('vscode-option', { value: name, selected: name === (form.method ?? 'ecp') }, name)),
-  );
-  const root = h(
-    'section',
-    { id: 'data-section', 'aria-label': 'Calibration data' },
-    h('h2', {}, 'Calibration data'),
+  const button = (id: string, role: FileRole, label: string, primary = false) =>
+    h('vscode-button', { id, appearance: primary ? undefined : 'secondary', onclick: pick(role) }, label);
+  return [
     h(
       'div',
       { class: 'row' },
-      h('vscode-button', { id: 'pick-data', onclick: pick('data') }, 'Choose Data…'),
+      button('pick-data', 'data', 'Choose Data…', true),
       h('span', { id: 'picked-data' }, picked.data ?? 'no data file chosen'),
-      h('vscode-button', { id: 'pick-labels', appearance: 'secondary', onclick: pick('labels') }, 'Choose Labels…'),
+      button('pick-labels', 'labels', 'Choose Labels…'),
       h('span', { id: 'picked-labels' }, picked.labels ?? 'no separate label file'),
     ),
     h(
       'div',
       { class: 'row' },
-      h('vscode-button', { id: 'pick-eval-data', appearance: 'secondary', onclick: pick('evalData') }, 'Choose Evaluation Data…'),
+      button('pick-eval-data', 'evalData', 'Choose Evaluation Data…'),
       h('span', {}, picked.evalData ?? 'evaluation on rows of the calibration file'),
-      h('vscode-button', { id: 'pick-eval-labels', appearance: 'secondary', onclick: pick('evalLabels') }, 'Choose Evaluation Labels…'),
+      button('pick-eval-labels', 'evalLabels', 'Choose Evaluation Labels…'),
       h('span', {}, picked.evalLabels ?? ''),
     ),
+  ];
+}
+
+function optionRows(form: DataForm): HTMLElement[] {
+  const method = h(
+    'vscode-dropdown',
+    { id: 'data-method', 'aria-label': 'Scoring method' },
+    ...methodNames.map((name) => h('vscode-option', { value: name, selected: name === (form.method ?? 'ecp') }, name)),
+  );
+  return [
     h(
       'div',
       { class: 'row fields' },
@@ -112,38 +116,53 @@ export function renderDataForm(state: PanelState, onStatus: (text: string, error
       method,
     ),
     h('p', { class: 'muted' }, 'Each feature becomes (x × scale + shift − mean) / std. Rows are START:END, end excluded.'),
-    h('vscode-button', { id: 'load-data', onclick: () => void load() }, 'Load and Score'),
-    state.data
-      ? h(
-          'dl',
-          { class: 'facts', id: 'data-facts' },
-          h('dt', {}, 'Calibration'),
-          h('dd', { id: 'data-description' }, `${formatCount(state.data.samples)} samples: ${state.data.description}`),
-          h('dt', {}, 'Evaluation'),
-          h('dd', {}, `${formatCount(state.data.evalSamples)} samples: ${state.data.evalDescription}`),
-          h('dt', {}, 'Preprocessing'),
-          h('dd', { id: 'data-preprocessing' }, state.data.preprocessing),
-          h('dt', {}, 'Task'),
-          h('dd', { id: 'data-task' }, state.data.task),
-        )
-      : null,
+  ];
+}
+
+function dataFacts(data: DataSummary): HTMLElement {
+  return h(
+    'dl',
+    { class: 'facts', id: 'data-facts' },
+    h('dt', {}, 'Calibration'),
+    h('dd', { id: 'data-description' }, `${formatCount(data.samples)} samples: ${data.description}`),
+    h('dt', {}, 'Evaluation'),
+    h('dd', {}, `${formatCount(data.evalSamples)} samples: ${data.evalDescription}`),
+    h('dt', {}, 'Preprocessing'),
+    h('dd', { id: 'data-preprocessing' }, data.preprocessing),
+    h('dt', {}, 'Task'),
+    h('dd', { id: 'data-task' }, data.task),
   );
-  async function load(): Promise<void> {
-    const request: DataForm = {
-      scale: fieldValue(root, 'data-scale'),
-      shift: fieldValue(root, 'data-shift'),
-      mean: fieldValue(root, 'data-mean'),
-      std: fieldValue(root, 'data-std'),
-      rows: fieldValue(root, 'data-rows'),
-      evalRows: fieldValue(root, 'data-eval-rows'),
-      labelColumn: fieldValue(root, 'data-label-column'),
-      method: (fieldValue(root, 'data-method') || 'ecp') as DataForm['method'],
-    };
-    try {
-      await call('loadData', request).result;
-    } catch (error) {
-      if (!(error instanceof RequestError && error.cancelled)) onStatus((error as Error).message, true);
-    }
+}
+
+/** Reads the form's fields and asks the host to load the data and score with the chosen method. */
+async function loadData(root: HTMLElement, onStatus: StatusSink): Promise<void> {
+  const request: DataForm = {
+    scale: fieldValue(root, 'data-scale'),
+    shift: fieldValue(root, 'data-shift'),
+    mean: fieldValue(root, 'data-mean'),
+    std: fieldValue(root, 'data-std'),
+    rows: fieldValue(root, 'data-rows'),
+    evalRows: fieldValue(root, 'data-eval-rows'),
+    labelColumn: fieldValue(root, 'data-label-column'),
+    method: (fieldValue(root, 'data-method') || 'ecp') as DataForm['method'],
+  };
+  try {
+    await call('loadData', request).result;
+  } catch (error) {
+    if (!(error instanceof RequestError && error.cancelled)) onStatus((error as Error).message, true);
   }
+}
+
+/** Renders the calibration data section: files, preprocessing, rows, method, and Load. */
+export function renderDataForm(state: PanelState, onStatus: StatusSink): HTMLElement {
+  const root: HTMLElement = h(
+    'section',
+    { id: 'data-section', 'aria-label': 'Calibration data' },
+    h('h2', {}, 'Calibration data'),
+    ...fileRows(state, onStatus),
+    ...optionRows(state.dataForm),
+    h('vscode-button', { id: 'load-data', onclick: () => void loadData(root, onStatus) }, 'Load and Score'),
+    state.data ? dataFacts(state.data) : null,
+  );
   return root;
 }

@@ -190,9 +190,15 @@ describe('model panel in code-server', { timeout: 900_000 }, () => {
     failed = false;
   });
 
-  it('runs the sensitivity view', async () => {
+  it('runs and cancels sensitivity', async () => {
     failed = true;
     await panel.locator('#tab-sensitivity').click();
+    const many = Array.from({ length: 19 }, (_, i) => ((i + 1) * 0.05).toFixed(2)).join(', ');
+    await setField(panel, 'sensitivity-sparsities', many);
+    await panel.locator('#sensitivity-run').click();
+    await panel.locator('#sensitivity-status', { hasText: /\d\.\d% / }).waitFor({ timeout: 60_000 });
+    await panel.locator('#sensitivity-cancel').click();
+    await panel.locator('#sensitivity-status', { hasText: 'Cancelled.' }).waitFor({ timeout: 30_000 });
     await setField(panel, 'sensitivity-sparsities', '0.5, 0.9');
     await panel.locator('#sensitivity-run').click();
     await panel.locator('#sensitivity-table tbody tr').first().waitFor({ timeout: 300_000 });
