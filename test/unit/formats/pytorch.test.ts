@@ -207,6 +207,15 @@ describe('PyTorch state dict format', () => {
     }
   });
 
+  it('saves unchanged files byte for byte', async () => {
+    for (const { file } of corpus) {
+      const model = await openModel(file);
+      const out = path.join(folder, `same-${path.basename(file)}`);
+      await model.save(cloneNetwork(model.network), out);
+      assert.ok((await fs.readFile(out)).equals(await fs.readFile(file)), path.basename(file));
+    }
+  });
+
   it('patches only changed storages', async () => {
     const file = corpus[0].file;
     const model = await openModel(file);

@@ -108,6 +108,13 @@ describe('safetensors format', () => {
     }
   });
 
+  it('saves an unchanged file byte for byte', async () => {
+    const model = await openModel(tinygrad);
+    const out = path.join(folder, 'same.safetensors');
+    await model.save(cloneNetwork(model.network), out);
+    assert.ok((await fs.readFile(out)).equals(await fs.readFile(tinygrad)));
+  });
+
   it('patches values keeping other bytes', async () => {
     const model = await openModel(tinygrad);
     const network = cloneNetwork(model.network);
