@@ -75,7 +75,7 @@ function randomDense(name: string, inputs: number, units: number, random: () => 
   return { kind: 'dense', name, units, inputs, kernel, bias, activation: { name: last ? 'softmax' : 'relu' } };
 }
 
-/** A synthetic MLP: `widths[0]` inputs, then one dense layer per further width, softmax last. */
+/** Builds a synthetic MLP: `widths[0]` inputs, then one dense layer per further width, softmax last. */
 export function syntheticNetwork(widths: number[], seed = 7): Network {
   const random = mulberry32(seed);
   const layers = widths.slice(1).map((units, index) =>

@@ -13,7 +13,7 @@ import type { Dataset } from '../src/core/data/types';
 /** Debian's python3, which has python3-torch; the one on PATH may not. */
 export const referencePython = '/usr/bin/python3';
 
-/** What the reference measured, or why it did not run. */
+/** The reference timing, or the reason it did not run. */
 export type ReferenceResult =
   | { seconds: number; threads: number; torch: string; m0: number[] }
   | { skipped: string };

@@ -19,7 +19,10 @@ export function activate(activation: Activation, x: tf.Tensor): tf.Tensor {
     case 'leaky_relu':
       return tf.leakyRelu(x, alpha ?? 0.3);
     case 'elu':
-      return alpha === undefined || alpha === 1 ? tf.elu(x) : tf.where(tf.greater(x, 0), x, tf.mul(alpha, tf.sub(tf.exp(x), 1)));
+      // relu(x) + α (exp(min(x, 0)) − 1) equals ELU and, unlike a `where`, has gradients.
+      return alpha === undefined || alpha === 1
+        ? tf.elu(x)
+        : tf.add(tf.relu(x), tf.mul(alpha, tf.sub(tf.exp(tf.minimum(x, 0)), 1)));
     case 'selu':
       return tf.selu(x);
     case 'sigmoid':

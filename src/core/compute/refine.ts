@@ -22,7 +22,7 @@ const cancellationRatio = 100;
 /** Finds the badly cancelled pairs of every layer and, if any, replays the data to refine them. */
 export async function refineCancelledPairs(
   layers: LayerStatistics[],
-  replay: (visit: SensitivityVisitor, wanted: boolean[]) => Promise<void>,
+  replay: (visit: SensitivityVisitor, refining: boolean[]) => Promise<void>,
   signal: AbortSignal | undefined,
 ): Promise<void> {
   const selected = layers.map(findCancelledPairs);
@@ -34,7 +34,7 @@ export async function refineCancelledPairs(
     first: new Float64Array(index.length),
     second: new Float64Array(index.length),
   }));
-  const wanted = selected.map((index) => index.length > 0);
+  const refining = selected.map((index) => index.length > 0);
   await replay((layer, batch, s, a) => {
     const { index, mean, weight, first, second } = sums[layer];
     const { units, inputs } = layers[layer];
@@ -55,7 +55,7 @@ export async function refineCancelledPairs(
       first[p] += f;
       second[p] += q;
     }
-  }, wanted);
+  }, refining);
   await checkpoint(signal);
   sums.forEach(({ index, mean, weight, first, second }, layer) => {
     if (index.length === 0) return;
@@ -137,10 +137,10 @@ export class SensitivityCache {
     if (layer > 0 || !this.sharesFirstInput) this.layerInputs[layer].set(a(), start * this.inputs[layer]);
   }
 
-  /** Hands every wanted layer's `s` and input, all samples at once, to `visit`. */
-  async replay(visit: SensitivityVisitor, wanted: boolean[]): Promise<void> {
-    wanted.forEach((want, layer) => {
-      if (want) visit(layer, this.samples, this.sensitivities[layer], this.layerInputs[layer]);
+  /** Hands every refining layer's `s` and input, all samples at once, to `visit`. */
+  async replay(visit: SensitivityVisitor, refining: boolean[]): Promise<void> {
+    refining.forEach((selected, layer) => {
+      if (selected) visit(layer, this.samples, this.sensitivities[layer], this.layerInputs[layer]);
     });
   }
 }

@@ -10,6 +10,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { Dataset } from '../data/types';
 import { checkpoint, type TaskOptions } from '../progress';
 import type { ReferenceOutput } from '../reports';
+import { autodiffSensitivities } from './autodiff';
 import { refineCancelledPairs, SensitivityCache, type SensitivityVisitor } from './refine';
 import type { Runtime, Trace } from './runtime';
 
@@ -60,8 +61,16 @@ export interface NetworkStatistics {
   probes?: { count: number; seed: number };
 }
 
+/** How the sensitivities are computed; both give the same `s`. */
+export type SensitivityMethod = 'batched' | 'autodiff';
+
 /** Options of the statistics pass. */
 export interface StatisticsOptions extends TaskOptions {
+  /**
+   * How `s` is computed: `batched` (default) stacks the probes along the batch axis and runs one
+   * backward pass through the dense chain; `autodiff` takes one `tf.grads` pass per probe.
+   */
+  sensitivityMethod?: SensitivityMethod;
   /** Bytes of `s` and layer inputs kept for the refinement instead of a second pass. */
   cacheBytes?: number;
   reference: ReferenceOutput;
@@ -90,7 +99,7 @@ export async function collectStatistics(
   try {
     for (let start = 0; start < dataset.samples; start += batchSize) {
       const end = Math.min(dataset.samples, start + batchSize);
-      tf.tidy(() => accumulateBatch(runtime, dataset, { start, end }, probes, needs, options.reference, layers, cache));
+      tf.tidy(() => accumulateBatch(runtime, dataset, { start, end }, probes, needs, options, layers, cache));
       options.onProgress?.({
         fraction: end / dataset.samples,
         message: `statistics: ${end} of ${dataset.samples} samples`,
@@ -98,10 +107,10 @@ export async function collectStatistics(
       await checkpoint(options.signal);
     }
     if (needs.sensitivity) {
-      const replay = (visit: SensitivityVisitor, wanted: boolean[]) =>
+      const replay = (visit: SensitivityVisitor, refining: boolean[]) =>
         cache
-          ? cache.replay(visit, wanted)
-          : replayBatches(runtime, dataset, probes, { ...options, batchSize }, wanted, visit);
+          ? cache.replay(visit, refining)
+          : replayBatches(runtime, dataset, probes, { ...options, batchSize }, refining, visit);
       await refineCancelledPairs(layers, replay, options.signal);
     }
   } finally {
@@ -115,36 +124,74 @@ export async function collectStatistics(
 }
 
 /**
- * Runs forward and backward again over every batch and hands the `s` and `a` of each wanted
- * layer to `visit`; the backward pass stops at the first wanted layer.
+ * Runs forward and backward again over every batch and hands the `s` and `a` of each refining
+ * layer to `visit`; the backward pass stops at the first refining layer.
  */
 async function replayBatches(
   runtime: Runtime,
   dataset: Dataset,
   probes: ProbeBlocks,
   options: StatisticsOptions,
-  wanted: boolean[],
+  refining: boolean[],
   visit: SensitivityVisitor,
 ): Promise<void> {
-  const lowest = wanted.indexOf(true);
+  const lowest = refining.indexOf(true);
   for (let start = 0; start < dataset.samples; start += options.batchSize) {
     const end = Math.min(dataset.samples, start + options.batchSize);
     tf.tidy(() => {
-      const trace = runtime.trace(batchOf(dataset, start, end));
-      const g = outputGradients(runtime, trace, probes.block(end - start), options.reference);
-      backward(
-        runtime,
-        trace,
-        g,
-        (index, gradient) => {
-          if (!wanted[index]) return;
-          const s = sensitivityOf(gradient, probes.count, end - start);
-          visit(index, end - start, s.dataSync() as Float32Array, trace.inputs[index].dataSync() as Float32Array);
-        },
-        lowest,
-      );
+      const x = batchOf(dataset, start, end);
+      const trace = runtime.trace(x);
+      forEachSensitivity(runtime, x, trace, probes, options, lowest, (index, s) => {
+        if (!refining[index]) return;
+        visit(index, end - start, s.dataSync() as Float32Array, trace.inputs[index].dataSync() as Float32Array);
+      });
     });
     await checkpoint(options.signal);
+  }
+}
+
+/**
+ * Calls `visit` with `s` (`[batch, units]`) of every dense layer from the last down to `lowest`,
+ * by the method the options choose. Call inside `tidy`.
+ */
+function forEachSensitivity(
+  runtime: Runtime,
+  x: tf.Tensor2D,
+  trace: Trace,
+  probes: ProbeBlocks,
+  options: Pick<StatisticsOptions, 'reference' | 'sensitivityMethod'>,
+  lowest: number,
+  visit: (index: number, s: tf.Tensor2D) => void,
+): void {
+  const batch = x.shape[0];
+  if (options.sensitivityMethod === 'autodiff') {
+    const all = autodiffSensitivities(runtime, x, probes.matrix, options.reference);
+    for (let index = all.length - 1; index >= lowest; index--) visit(index, all[index]);
+    return;
+  }
+  const g = outputGradients(runtime, trace, probes.block(batch), options.reference);
+  backward(runtime, trace, g, (index, gradient) => visit(index, sensitivityOf(gradient, probes.count, batch)), lowest);
+}
+
+/**
+ * Returns `s` of every dense layer for the samples `x`, summed exactly over the outputs, by the
+ * chosen method; for checks and tests. Call inside `tidy`.
+ */
+export function sensitivitiesFor(
+  runtime: Runtime,
+  x: tf.Tensor2D,
+  reference: ReferenceOutput,
+  sensitivityMethod: SensitivityMethod,
+): tf.Tensor2D[] {
+  const probes = new ProbeBlocks(tf.eye(runtime.outputSize) as tf.Tensor2D);
+  try {
+    const result: tf.Tensor2D[] = [];
+    forEachSensitivity(runtime, x, runtime.trace(x), probes, { reference, sensitivityMethod }, 0, (index, s) => {
+      result[index] = s;
+    });
+    return result;
+  } finally {
+    probes.dispose();
   }
 }
 
@@ -156,6 +203,11 @@ class ProbeBlocks {
 
   get count(): number {
     return this.probes.shape[0];
+  }
+
+  /** The probe vectors, `[count, outputs]`. */
+  get matrix(): tf.Tensor2D {
+    return this.probes;
   }
 
   block(batch: number): tf.Tensor3D {
@@ -181,8 +233,8 @@ function sensitivityOf(g: tf.Tensor2D, probes: number, batch: number): tf.Tensor
 }
 
 function emptyStatistics(units: number, inputs: number, needs: StatisticsNeeds): LayerStatistics {
-  const matrix = (wanted: boolean) => new Float64Array(wanted ? units * inputs : 0);
-  const vector = (wanted: boolean, size: number) => new Float64Array(wanted ? size : 0);
+  const matrix = (refining: boolean) => new Float64Array(refining ? units * inputs : 0);
+  const vector = (refining: boolean, size: number) => new Float64Array(refining ? size : 0);
   return {
     units,
     inputs,
@@ -232,15 +284,14 @@ function accumulateBatch(
   { start, end }: { start: number; end: number },
   probes: ProbeBlocks,
   needs: StatisticsNeeds,
-  reference: ReferenceOutput,
+  options: StatisticsOptions,
   layers: LayerStatistics[],
   cache: SensitivityCache | null,
 ): void {
-  const trace = runtime.trace(batchOf(dataset, start, end));
+  const x = batchOf(dataset, start, end);
+  const trace = runtime.trace(x);
   if (needs.sensitivity) {
-    const g = outputGradients(runtime, trace, probes.block(end - start), reference);
-    backward(runtime, trace, g, (index, gradient) => {
-      const s = sensitivityOf(gradient, probes.count, end - start);
+    forEachSensitivity(runtime, x, trace, probes, options, 0, (index, s) => {
       const a = trace.inputs[index];
       cache?.store(index, start, s.dataSync() as Float32Array, () => a.dataSync() as Float32Array);
       const sums = sensitivitySums(s, a, layers[index], start === 0);
