@@ -225,6 +225,12 @@ describe('model panel in code-server', { timeout: 900_000 }, () => {
     await fileDialog(page, path.join(workspace, 'comparison.csv'), null);
     await panel.locator('#comparison-status', { hasText: 'Saved comparison.csv' }).waitFor({ timeout: 30_000 });
     assert.match(fs.readFileSync(path.join(workspace, 'comparison.csv'), 'utf8'), /^series,global sparsity,/);
+    await panel.locator('#comparison-export-png').click();
+    await fileDialog(page, path.join(workspace, 'comparison.png'), null);
+    await panel.locator('#comparison-status', { hasText: 'Saved comparison.png' }).waitFor({ timeout: 30_000 });
+    const png = fs.readFileSync(path.join(workspace, 'comparison.png'));
+    assert.deepEqual([...png.subarray(0, 4)], [0x89, 0x50, 0x4e, 0x47]);
+    assert.ok(png.length > 5000, `the PNG has only ${png.length} bytes`);
     failed = false;
   });
 
