@@ -189,6 +189,20 @@ async function evaluatePreview(params: { session: string; sparsities: SparsityMa
   return { metrics: evaluation.metrics, samples: evaluation.samples, seconds: (performance.now() - started) / 1000 };
 }
 
+/**
+ * Returns the context with progress events of the inner evaluations dropped. The sensitivity and
+ * comparison jobs pass their task to every evaluation, whose own 0–1 fractions would make the
+ * panel's progress jump back and forth between the job's steps.
+ */
+function jobProgressOnly(context: HandlerContext): HandlerContext {
+  return {
+    ...context,
+    onProgress: (event) => {
+      if (!event.message.startsWith('evaluation:')) context.onProgress(event);
+    },
+  };
+}
+
 function jobRequest(panel: WorkerPanel): ModelRequest & DataRequest {
   if (!panel.data) throw new UsageError('Choose calibration data first; this view needs data.');
   return { ...panel.request, ...panel.data };
@@ -221,13 +235,13 @@ export const panelHandlers: RpcHandlers = {
   'panel.sensitivity': async (params: { session: string; method: MethodName; sparsities: number[] }, context) => {
     const panel = panelFor(params.session);
     const settings = { ...panelScoreSettings(params.method), sparsities: params.sparsities };
-    return runSensitivity(jobRequest(panel), settings, context);
+    return runSensitivity(jobRequest(panel), settings, jobProgressOnly(context));
   },
   'panel.compare': async (params: { session: string; sparsities: number[]; steps: number }, context) => {
     const panel = panelFor(params.session);
     const entries = defaultCompareEntries(Boolean(panel.calibration?.labels), params.steps);
     const options = { ...comparePruneSettings(), entries, sparsities: params.sparsities };
-    return runCompare(jobRequest(panel), options, context);
+    return runCompare(jobRequest(panel), options, jobProgressOnly(context));
   },
   'panel.save': async (params: { session: string; output: string; form: SaveForm }, context) => {
     const panel = panelFor(params.session);
