@@ -1,5 +1,6 @@
 /** The Sensitivity and Comparison tabs: long jobs with progress and Cancel, charts and exports. */
 import type { Metrics, MethodName, SensitivityReport } from '../src/core/reports';
+import { pickSparsities } from '../src/core/view/sensitivity';
 import { formatPercent, h } from './dom';
 import { LineChartView } from './charts';
 import { call, RequestError, type Call } from './rpc';
@@ -13,11 +14,6 @@ export const metricNames: Record<keyof Metrics, string> = {
   mse: 'MSE',
   mae: 'MAE',
 };
-
-/** Returns true when a larger value of the metric is better. */
-export function higherIsBetter(metric: keyof Metrics): boolean {
-  return metric === 'accuracy';
-}
 
 function parseFractions(text: string): number[] | null {
   const values = text.split(',').map((part) => Number(part.trim().replace(/%$/, '')));
@@ -152,27 +148,6 @@ export function sensitivityView(context: AnalysisContext): { element: HTMLElemen
     exportButtons('sensitivity', chart, (text) => controls.say(text)),
   );
   return { element, redraw: () => chart.redraw() };
-}
-
-/**
- * For each layer, the largest tested sparsity whose metric stays within `allowed` of the
- * original (lower for accuracy, higher for losses). Null without a baseline.
- */
-export function pickSparsities(report: SensitivityReport, baseline: Metrics | null, allowed: number, order: string[]): number[] | null {
-  const base = baseline?.[report.metric];
-  if (base === undefined || !Number.isFinite(allowed) || allowed < 0) return null;
-  const better = higherIsBetter(report.metric);
-  return order.map((name) => {
-    const layer = report.layers.find((candidate) => candidate.name === name);
-    let best = 0;
-    layer?.values.forEach((metrics, i) => {
-      const value = metrics[report.metric];
-      if (value === undefined) return;
-      const ok = better ? value >= base - allowed : value <= base + allowed;
-      if (ok) best = Math.max(best, report.sparsities[i]);
-    });
-    return best;
-  });
 }
 
 /** Builds the Comparison tab. */

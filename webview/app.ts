@@ -39,6 +39,7 @@ function describeMetrics(metrics: Metrics, baseline: Metrics | null): string {
 /** The whole panel. */
 export class PanelApp {
   private state: PanelState | null = null;
+  private tabs: HTMLElement | null = null;
   private palette: Palette = readPalette();
   private mapKind: MapKind = 'importance';
   private overlay = true;
@@ -74,7 +75,7 @@ export class PanelApp {
 
   /** Builds the page skeleton into `root`. */
   mount(root: HTMLElement): void {
-    const tabs = h(
+    const tabs: HTMLElement = h(
       'vscode-panels',
       { id: 'tabs', 'aria-label': 'PruneLens views' },
       h('vscode-panel-tab', { id: 'tab-model' }, 'Model'),
@@ -86,6 +87,7 @@ export class PanelApp {
       h('vscode-panel-view', { id: 'view-sensitivity' }, this.sensitivity.element),
       h('vscode-panel-view', { id: 'view-comparison' }, this.comparison.element),
     );
+    this.tabs = tabs;
     root.replaceChildren(this.header, this.status, tabs);
     root.removeAttribute('aria-busy');
     drawLegend(this.legend, this.palette);
@@ -131,6 +133,7 @@ export class PanelApp {
 
   /** Renders a new state from the host. */
   setState(state: PanelState): void {
+    if (!this.state) this.tabs?.setAttribute('activeid', `tab-${state.view}`);
     this.state = state;
     this.header.replaceChildren(
       h('h1', {}, state.model ? `${state.model.fileName}` : 'PruneLens'),

@@ -96,8 +96,13 @@ export interface PickedFiles {
   evalLabels?: string;
 }
 
+/** Tabs of the panel. */
+export type PanelView = 'model' | 'heatmaps' | 'sensitivity' | 'comparison';
+
 /** Everything the panel renders from; sent after `ready` and after each change. */
 export interface PanelState {
+  /** Tab to show when the panel opens, such as `sensitivity` for Analyze Layer Sensitivity. */
+  view: PanelView;
   model: ModelSummary | null;
   data: DataSummary | null;
   scores: ScoresState | null;

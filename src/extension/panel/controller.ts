@@ -15,6 +15,7 @@ import type {
   FileRole,
   HostMessage,
   PanelState,
+  PanelView,
   RequestMap,
   RequestMessage,
   SaveForm,
@@ -57,6 +58,8 @@ export interface PanelOptions {
   /** Evaluation rows or file next to the calibration data. */
   evalRows?: [number, number];
   method?: MethodName;
+  /** Tab to show first; `model` by default. */
+  view?: PanelView;
 }
 
 let sessionCounter = 0;
@@ -101,6 +104,7 @@ export class PanelController {
   ) {
     this.dataOptions = options.data;
     this.state = {
+      view: options.view ?? 'model',
       model: null,
       data: null,
       scores: null,

@@ -67,6 +67,7 @@ describe('panel host and worker', { timeout: 180_000 }, () => {
   it('ready sends the model summary', () => {
     const state = lastState(harness.messages);
     assert.equal(state.error, null);
+    assert.equal(state.view, 'model');
     assert.equal(state.model?.format, 'Keras HDF5');
     assert.deepEqual(state.model?.dense.map((layer) => [layer.units, layer.inputs]), [[256, 784], [128, 256], [64, 128], [10, 64]]);
     assert.equal(state.scores?.method, 'magnitude');
