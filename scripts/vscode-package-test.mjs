@@ -1,8 +1,11 @@
 // Package test: builds the .vsix (npm run package), installs it into a fresh code-server profile
 // with --install-extension, and runs test/vscode/*.spec.ts against the installed extension.
 // A small driver extension carries the test path, because the workbench runs tests only for an
-// extension under development; PruneLens itself loads from the installed .vsix.
+// extension under development; PruneLens itself loads from the installed .vsix. A second phase
+// drives the workbench as a user would: Prune Model… from the explorer's context menu, Cancel on
+// the progress notification, then a complete run. Screenshots go to test-artifacts/package/.
 //   node scripts/vscode-package-test.mjs [--skip-package]
+import * as assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -52,6 +55,102 @@ function writeDriver(scratch) {
   return driver;
 }
 
+const corpus = path.resolve(repoRoot, '..', 'shared', 'corpus');
+const screenshots = path.join(repoRoot, 'test-artifacts', 'package');
+
+/** Copies a corpus model into `folder` with a complete recipe beside it. */
+function placeModel(folder, relative, recipe) {
+  const target = path.join(folder, path.basename(relative));
+  fs.copyFileSync(path.join(corpus, relative), target);
+  fs.chmodSync(target, 0o644);
+  fs.writeFileSync(`${target}.prunelens.json`, JSON.stringify({ version: 1, ...recipe }));
+}
+
+/** Runs Prune Model… on a file from the explorer's context menu and accepts the saved recipe. */
+async function pruneFromExplorer(page, name) {
+  const row = page.locator('.explorer-folders-view').getByRole('treeitem', { name, exact: true });
+  await row.waitFor({ timeout: 60_000 });
+  await row.click({ button: 'right' });
+  await page.locator('.context-view .action-label', { hasText: 'Prune Model' }).hover();
+  await page.keyboard.press('Enter');
+  await page
+    .locator('.quick-input-list .monaco-list-row', { hasText: 'Use saved recipe' })
+    .waitFor();
+  await page.keyboard.press('Enter');
+}
+
+/** Drives the workbench without the test driver, so notifications show as a user sees them. */
+async function userScenario(host, scratch) {
+  const workspace = path.join(scratch, 'ui-workspace');
+  fs.mkdirSync(workspace);
+  const mnist = path.join(corpus, 'data', 'mnist-test');
+  placeModel(workspace, 'keras-h5-mnist-mlp-bn-dropout/mnist_mlp.h5', {
+    method: 'ecp',
+    sparsity: 0.9,
+    steps: 10,
+    data: {
+      data: path.join(mnist, 't10k-images-idx3-ubyte.gz'),
+      labels: path.join(mnist, 't10k-labels-idx1-ubyte.gz'),
+      scale: 1 / 255,
+      rows: [0, 2000],
+    },
+  });
+  placeModel(workspace, 'keras-h5-iris-mlp/iris_model.h5', {
+    method: 'ecp',
+    sparsity: 0.9,
+    steps: 10,
+    data: {
+      data: path.join(corpus, 'data', 'sklearn-iris', 'iris.csv'),
+      skipLines: 1,
+      labelColumn: 4,
+      // Per-feature mean and standard deviation of iris.csv: the model was trained standardized.
+      mean: [5.8433, 3.0573, 3.758, 1.1993],
+      std: [0.8253, 0.4344, 1.7594, 0.7597],
+    },
+  });
+  fs.mkdirSync(screenshots, { recursive: true });
+  const server = await startServer(host, scratch, { smokeDriver: false });
+  const browser = await launchBrowser(scratch);
+  const page = browser.pages()[0] ?? (await browser.newPage());
+  try {
+    await page.goto(`${server.origin}/?folder=${encodeURIComponent(workspace)}`);
+    await page.locator('.monaco-workbench').waitFor({ timeout: 90_000 });
+
+    await pruneFromExplorer(page, 'mnist_mlp.h5');
+    const progress = page.locator('.notification-toast', {
+      hasText: 'Pruning mnist_mlp.h5 to 90%',
+    });
+    await progress.waitFor({ timeout: 60_000 });
+    await page.locator('.notification-toast', { hasText: /\d+% / }).waitFor({ timeout: 60_000 });
+    await page.screenshot({ path: path.join(screenshots, 'progress.png') });
+    await progress.locator('.monaco-button', { hasText: 'Cancel' }).click();
+    await progress.waitFor({ state: 'detached', timeout: 5_000 });
+    const leftovers = fs
+      .readdirSync(workspace)
+      .filter((name) => name.startsWith('mnist_mlp.pruned') || name.endsWith('.tmp'));
+    assert.deepEqual(leftovers, [], 'Cancel left files behind');
+    log('Cancel on the progress notification left no file');
+
+    await pruneFromExplorer(page, 'iris_model.h5');
+    const result = page.locator('.notification-toast', { hasText: 'Pruned to 90%' });
+    await result.waitFor({ timeout: 120_000 });
+    await page.screenshot({ path: path.join(screenshots, 'result.png') });
+    assert.ok(fs.existsSync(path.join(workspace, 'iris_model.pruned-90.h5')), 'no pruned file');
+    await result.locator('.monaco-button', { hasText: 'Open Report' }).click();
+    await page
+      .locator('.tab', { hasText: 'iris_model.pruned-90.report.md' })
+      .waitFor({ timeout: 30_000 });
+    await page.screenshot({ path: path.join(screenshots, 'report.png') });
+    log('the result notification opened the report');
+  } catch (error) {
+    await page.screenshot({ path: path.join(screenshots, 'failure.png') }).catch(() => {});
+    throw error;
+  } finally {
+    await browser.close().catch(() => {});
+    await stopServer(server);
+  }
+}
+
 async function run(scratch) {
   packageExtension();
   await buildTests();
@@ -71,11 +170,13 @@ async function run(scratch) {
       timeoutMs: 5 * 60_000,
     });
     log(`extension host finished with ${code}`);
-    return code === 0 ? 0 : 1;
+    if (code !== 0) return 1;
   } finally {
     await browser?.close().catch(() => {});
     await stopServer(server);
   }
+  await userScenario(host, scratch);
+  return 0;
 }
 
 const scratch = makeScratch('package-test');
