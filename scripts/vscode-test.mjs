@@ -57,7 +57,12 @@ async function runDesktop(_scratch, workspace) {
   await runTests({
     extensionDevelopmentPath: repoRoot,
     extensionTestsPath: path.join(testsOut, 'index.js'),
-    extensionTestsEnv: { PRUNELENS_TEST_GREP: args.grep, PRUNELENS_TEST_FILES: args.files },
+    // Only defined values: a child process would receive `undefined` as the string "undefined".
+    extensionTestsEnv: Object.fromEntries(
+      Object.entries({ PRUNELENS_TEST_GREP: args.grep, PRUNELENS_TEST_FILES: args.files }).filter(
+        ([, value]) => value !== undefined,
+      ),
+    ),
     launchArgs: [workspace, '--disable-extensions', '--disable-workspace-trust'],
   });
   return 0;
