@@ -134,7 +134,7 @@ function dataFacts(data: DataSummary): HTMLElement {
   );
 }
 
-/** Reads the form's fields and asks the host to load the data and score with the chosen method. */
+/** Sends the form's fields to the host, which loads the data and scores it with the chosen method. */
 async function loadData(root: HTMLElement, onStatus: StatusSink): Promise<void> {
   const request: DataForm = {
     scale: fieldValue(root, 'data-scale'),
