@@ -1,5 +1,7 @@
 /** Choosing calibration data: the file, then its options, with defaults guessed from the file. */
+import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
+import * as zlib from 'node:zlib';
 import * as vscode from 'vscode';
 import type { DataOptions } from '../core/data/types';
 import { runWithProgress, type Services } from './host';
@@ -39,7 +41,7 @@ export async function chooseCalibrationData(
 async function askFormatOptions(file: vscode.Uri): Promise<DataOptions | undefined> {
   const options: DataOptions = { data: file.fsPath };
   const kind = dataKindOf(file.fsPath);
-  if (kind === 'csv' && !file.fsPath.endsWith('.gz')) return askCsvOptions(file, options);
+  if (kind === 'csv') return askCsvOptions(file, options);
   if (kind === 'idx' || kind === 'npy') return askLabelFile(file, options);
   return options;
 }
@@ -48,9 +50,8 @@ async function askCsvOptions(
   file: vscode.Uri,
   options: DataOptions,
 ): Promise<DataOptions | undefined> {
-  const bytes = await vscode.workspace.fs.readFile(file);
-  const head = new TextDecoder().decode(bytes.subarray(0, 256 * 1024));
-  const guess = guessCsvOptions(head);
+  const { text: head, complete } = await readTextHead(file);
+  const guess = guessCsvOptions(head, complete);
   if (guess.skipLines > 0) {
     const firstLine = head.split(/\r?\n/)[0].slice(0, 40);
     const skip = {
@@ -187,6 +188,40 @@ function parsePair(text: string): [number, number] | undefined {
   const parts = text.split(',').map((part) => Number(part.trim()));
   if (parts.length !== 2 || !parts.every(Number.isFinite)) return undefined;
   return [parts[0], parts[1]];
+}
+
+/** Bytes of a CSV file read to guess its options. */
+const headBytes = 256 * 1024;
+
+/**
+ * Reads the first bytes of a text file, gunzipping `.gz` files; `complete` tells whether that was
+ * the whole text. Local files are read partially; other schemes through `vscode.workspace.fs`.
+ */
+async function readTextHead(uri: vscode.Uri): Promise<{ text: string; complete: boolean }> {
+  let bytes: Uint8Array;
+  let whole: boolean;
+  if (uri.scheme === 'file') {
+    const handle = await fs.open(uri.fsPath, 'r');
+    try {
+      const size = (await handle.stat()).size;
+      bytes = new Uint8Array(Math.min(size, headBytes));
+      await handle.read(bytes, 0, bytes.length, 0);
+      whole = size <= headBytes;
+    } finally {
+      await handle.close();
+    }
+  } else {
+    const all = await vscode.workspace.fs.readFile(uri);
+    bytes = all.subarray(0, headBytes);
+    whole = all.length <= headBytes;
+  }
+  if (uri.path.endsWith('.gz')) {
+    // A sync flush decodes as much as the partial stream holds instead of failing on its end.
+    const inflated = zlib.gunzipSync(bytes, { finishFlush: zlib.constants.Z_SYNC_FLUSH });
+    bytes = inflated.subarray(0, headBytes * 4);
+    whole = whole && inflated.length <= headBytes * 4;
+  }
+  return { text: new TextDecoder().decode(bytes), complete: whole };
 }
 
 async function exists(uri: vscode.Uri): Promise<boolean> {

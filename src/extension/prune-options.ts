@@ -73,29 +73,36 @@ export interface CsvGuess {
 /**
  * Guesses skip lines, header and columns from the first lines of a CSV file. A first line of the
  * form `count,features,...` (as scikit-learn's bundled CSV files start) is skipped when its count
- * matches the number of data lines.
+ * matches the number of data lines. When `text` is only the head of the file (`complete` false),
+ * the line is skipped when its second number is the feature count and it is no plain data row.
  */
-export function guessCsvOptions(text: string): CsvGuess {
+export function guessCsvOptions(text: string, complete = true): CsvGuess {
   const lines = text.replace(/^\uFEFF/, '').split(/\r?\n/);
+  if (!complete) lines.pop();
   while (lines.length > 0 && lines[lines.length - 1].trim() === '') lines.pop();
   const delimiter = guessDelimiter(lines.slice(0, 20));
-  let skipLines = 0;
-  const first = splitFields(lines[0] ?? '', delimiter);
-  if (/^\d+$/.test(first[0] ?? '') && /^\d+$/.test(first[1] ?? '')) {
-    const declared = Number(first[0]);
-    const hasHeaderAfter = !isNumericRow(splitFields(lines[1] ?? '', delimiter));
-    const dataLines = lines.length - 1 - (hasHeaderAfter ? 1 : 0);
-    if (declared === dataLines) skipLines = 1;
-  }
+  const skipLines = isCountLine(lines, delimiter, complete) ? 1 : 0;
   const headerFields = splitFields(lines[skipLines] ?? '', delimiter);
   const hasHeader = !isNumericRow(headerFields);
-  const width = hasHeader
-    ? headerFields.length
-    : splitFields(lines[skipLines] ?? '', delimiter).length;
+  const width = headerFields.length;
   const columns = hasHeader
     ? headerFields.map((name, index) => name || `column ${index}`)
     : Array.from({ length: width }, (_, index) => `column ${index}`);
   return { skipLines, columns, hasHeader, labelGuess: Math.max(0, width - 1), delimiter };
+}
+
+/** Returns true when the first line is a scikit-learn style `samples,features,...` line. */
+function isCountLine(lines: string[], delimiter: string, complete: boolean): boolean {
+  const first = splitFields(lines[0] ?? '', delimiter);
+  if (!/^\d+$/.test(first[0] ?? '') || !/^\d+$/.test(first[1] ?? '')) return false;
+  const hasHeaderAfter = !isNumericRow(splitFields(lines[1] ?? '', delimiter));
+  if (complete) {
+    const dataLines = lines.length - 1 - (hasHeaderAfter ? 1 : 0);
+    return Number(first[0]) === dataLines;
+  }
+  const width = splitFields(lines[1] ?? '', delimiter).length;
+  const plainRow = first.every((field) => field !== '' && Number.isFinite(Number(field)));
+  return !plainRow && Number(first[1]) === width - 1;
 }
 
 function guessDelimiter(lines: string[]): string {

@@ -121,3 +121,22 @@ describe('data files', () => {
     assert.equal(dataKindOf('x.bin'), 'unknown');
   });
 });
+
+describe('guessCsvOptions on a partial head', () => {
+  it('skips a count line without counting lines', () => {
+    const head = '1000,3,a,b\n1,2,3,0\n4,5,6,1\n7,8';
+    const guess = guessCsvOptions(head, false);
+    assert.equal(guess.skipLines, 1);
+    assert.equal(guess.columns.length, 4);
+  });
+
+  it('keeps a first data row of integers', () => {
+    const guess = guessCsvOptions('0,3,5,1\n1,2,3,0\n4,5,6,1\n7,8', false);
+    assert.equal(guess.skipLines, 0);
+  });
+
+  it('drops the cut last line', () => {
+    const guess = guessCsvOptions('a,b,c\n1,2,3\n4,5', false);
+    assert.deepEqual(guess.columns, ['a', 'b', 'c']);
+  });
+});
