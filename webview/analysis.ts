@@ -3,17 +3,9 @@ import type { Metrics, MethodName, SensitivityReport } from '../src/core/reports
 import { pickSparsities } from '../src/core/view/sensitivity';
 import { formatPercent, h } from './dom';
 import { LineChartView } from './charts';
+import { metricNames } from './metrics';
 import { call, RequestError, type Call } from './rpc';
 import type { Palette } from './theme';
-
-/** Human-readable metric names. */
-export const metricNames: Record<keyof Metrics, string> = {
-  accuracy: 'accuracy',
-  cross_entropy: 'cross-entropy',
-  output_mse: 'output MSE',
-  mse: 'MSE',
-  mae: 'MAE',
-};
 
 function parseFractions(text: string): number[] | null {
   const values = text.split(',').map((part) => Number(part.trim().replace(/%$/, '')));

@@ -2,7 +2,8 @@
 import type { Metrics } from '../src/core/reports';
 import type { ScoreSummary } from '../src/core/view/summary';
 import type { PanelState, ScoresState } from '../src/shared/protocol';
-import { comparisonView, JobControls, metricNames, sensitivityView } from './analysis';
+import { comparisonView, JobControls, sensitivityView } from './analysis';
+import { describeMetrics } from './metrics';
 import { formatCount, formatNumber, formatPercent, h } from './dom';
 import { drawInputImage, drawLegend, LayerHeatmap, type MapKind } from './heatmap';
 import { call } from './rpc';
@@ -21,19 +22,6 @@ function decodeSummaries(scores: ScoresState): ScoreSummary[] {
     edges: new Float32Array(layer.edges),
     cumulative: new Float64Array(layer.cumulative),
   }));
-}
-
-function describeMetrics(metrics: Metrics, baseline: Metrics | null): string {
-  const parts = (Object.keys(metricNames) as (keyof Metrics)[])
-    .filter((key) => metrics[key] !== undefined)
-    .map((key) => {
-      const value = metrics[key] as number;
-      const shown = key === 'accuracy' ? formatPercent(value) : formatNumber(value);
-      const original = baseline?.[key];
-      const before = original === undefined || key === 'output_mse' ? '' : ` (original ${key === 'accuracy' ? formatPercent(original) : formatNumber(original)})`;
-      return `${metricNames[key]} ${shown}${before}`;
-    });
-  return parts.join(' · ');
 }
 
 /** The whole panel. */
@@ -173,8 +161,8 @@ export class PanelApp {
     this.heatmapHost.replaceChildren(...this.heatmaps.map((heatmap) => heatmap.element));
     void this.loadHeatmaps(previous);
     this.drawInputImage();
-    this.baseline = null;
-    if (state.data) void this.measureBaseline();
+    this.baseline = state.data?.original ?? null;
+    if (state.data && this.sliders) this.scheduleEvaluate(this.sliders.current());
   }
 
   private async loadHeatmaps(previous: SliderChange | undefined): Promise<void> {
@@ -220,16 +208,6 @@ export class PanelApp {
 
   private sparsityMap(sparsities: number[]): Record<string, number> {
     return Object.fromEntries(this.summaries.map((summary, i) => [summary.name, sparsities[i] ?? 0]));
-  }
-
-  private async measureBaseline(): Promise<void> {
-    try {
-      const reply = await call('evaluate', { sparsities: this.sparsityMap([]) }).result;
-      this.baseline = reply.metrics;
-      if (this.sliders) this.scheduleEvaluate(this.sliders.current());
-    } catch (error) {
-      this.say((error as Error).message, true);
-    }
   }
 
   /**

@@ -2,6 +2,7 @@
 import type { DataForm, DataSummary, FileRole, ModelSummary, PanelState } from '../src/shared/protocol';
 import { methodNames } from '../src/core/reports';
 import { formatCount, formatPercent, h } from './dom';
+import { describeMetrics } from './metrics';
 import { call, RequestError } from './rpc';
 
 /** Renders the model summary: format, layers with shapes and activations, parameters, sparsity. */
@@ -131,6 +132,8 @@ function dataFacts(data: DataSummary): HTMLElement {
     h('dd', { id: 'data-preprocessing' }, data.preprocessing),
     h('dt', {}, 'Task'),
     h('dd', { id: 'data-task' }, data.task),
+    h('dt', {}, 'Original model'),
+    h('dd', { id: 'data-original' }, describeMetrics({ ...data.original, output_mse: undefined }, null)),
   );
 }
 

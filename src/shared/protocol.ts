@@ -65,6 +65,8 @@ export interface DataSummary {
   evalDescription: string;
   evalSamples: number;
   task: 'classification' | 'regression' | 'unlabelled';
+  /** Metrics of the unpruned model on the evaluation samples. */
+  original: Metrics;
   /** One line: how features were preprocessed. */
   preprocessing: string;
 }

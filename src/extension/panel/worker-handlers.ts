@@ -1,7 +1,7 @@
 /** Worker-side handlers of the model panel, merged into the compute worker's RPC methods. */
 import * as path from 'node:path';
 import { initBackend } from '../../core/compute/backend';
-import { evaluateNetwork } from '../../core/compute/evaluate';
+import { evaluateNetwork, type Evaluation } from '../../core/compute/evaluate';
 import type { Dataset } from '../../core/data/types';
 import { UsageError } from '../../core/errors';
 import { detectFormat } from '../../core/formats';
@@ -110,7 +110,7 @@ function describeData(
   request: DataRequest,
   calibration: Dataset,
   evaluation: Dataset,
-  task: string,
+  original: Evaluation,
 ): DataSummary {
   const separate = evaluation !== calibration;
   return {
@@ -118,7 +118,8 @@ function describeData(
     samples: calibration.samples,
     evalDescription: separate ? evaluation.description : 'the calibration samples (no separate evaluation rows or file)',
     evalSamples: evaluation.samples,
-    task: task as DataSummary['task'],
+    task: original.task,
+    original: original.metrics,
     preprocessing: describePreprocessing(request.data),
   };
 }
@@ -133,9 +134,9 @@ async function loadPanelData(
   panel.calibration = calibration;
   panel.evaluation = evaluation;
   await scorePanel(panel, params.method, context);
-  const check = await evaluateNetwork(panel.model.network, null, evaluation, { signal: context.signal });
+  const original = await evaluateNetwork(panel.model.network, panel.model.network, evaluation, { signal: context.signal });
   context.log(`Panel scored ${panel.model.path} with ${params.method} on ${calibration.samples} samples in ${panel.scoreSeconds.toFixed(2)} s.`);
-  return snapshot(panel, describeData(params.data, calibration, evaluation, check.task));
+  return snapshot(panel, describeData(params.data, calibration, evaluation, original));
 }
 
 function tileOf(params: { session: string; layer: string; region: WireRegion; maxRows: number; maxCols: number }): WireTile {

@@ -107,6 +107,8 @@ describe('panel host and worker', { timeout: 180_000 }, () => {
     assert.equal(state.scores?.method, 'ecp');
     assert.equal(state.data?.samples, 1000);
     assert.equal(state.data?.evalSamples, 2000);
+    assert.equal(state.data?.task, 'classification');
+    assert.ok((state.data?.original.accuracy ?? 0) > 0.95, `original accuracy ${state.data?.original.accuracy}`);
     const names = state.model?.dense.map((layer) => layer.name) ?? [];
     harness.controller.handle({ type: 'request', id: 5, method: 'evaluate', params: { sparsities: {} } });
     harness.controller.handle({ type: 'request', id: 6, method: 'evaluate', params: { sparsities: Object.fromEntries(names.map((name) => [name, 0.97])) } });
