@@ -7,6 +7,7 @@
 import { evaluateNetwork, type Evaluation } from './compute/evaluate';
 import { pruneNetwork, type PruneHooks } from './compute/prune';
 import { mulberry32 } from './compute/statistics';
+import { pairedVerdict, sampleLosses, type SampleLosses } from './paired';
 import type { Dataset } from './data/types';
 import { UsageError } from './errors';
 import type { Network } from './model';
@@ -141,6 +142,7 @@ export async function chooseMethod(
   const { fit, validation } = splitDataset(calibration, options.validationFraction, options.seed);
   const candidates = options.candidates.filter((candidate) => candidate.method !== 'taylor' || Boolean(fit.labels));
   const results: CandidateResult[] = [];
+  const losses = new Map<string, SampleLosses>();
   let kind: Evaluation['task'] = 'unlabelled';
   for (const [index, candidate] of candidates.entries()) {
     const candidateStarted = Date.now();
@@ -154,13 +156,13 @@ export async function chooseMethod(
     );
     const evaluation = await evaluateNetwork(outcome.network, network, validation, { signal: task.signal });
     kind = evaluation.task;
+    losses.set(candidate.name, sampleLosses(outcome.network, network, validation, kind));
     results.push({ ...candidate, metrics: evaluation.metrics, seconds: (Date.now() - candidateStarted) / 1000 });
   }
-  const best = results.reduce((winner, result) => (compareMetrics(result.metrics, winner.metrics, kind) < 0 ? result : winner));
-  const metric = kind === 'classification' ? 'cross-entropy' : kind === 'regression' ? 'MSE' : 'output MSE against the unpruned model';
+  const { best, reason } = pickWinner(results, losses, kind, validation.samples);
   const choice: AutoChoice = {
     winner: best.name,
-    reason: `lowest validation ${metric} of ${results.length} candidates on ${validation.samples} held-out calibration rows`,
+    reason,
     fitSamples: fit.samples,
     validationSamples: validation.samples,
     candidates: results,
@@ -168,6 +170,32 @@ export async function chooseMethod(
   };
   const winner = candidates.find((candidate) => candidate.name === best.name) as Candidate;
   return { choice, winner };
+}
+
+/**
+ * Picks the candidate with the best validation metric, but keeps the better magnitude candidate
+ * unless the best one beats it clearly on the same rows (see pairedVerdict).
+ */
+function pickWinner(
+  results: CandidateResult[],
+  losses: Map<string, SampleLosses>,
+  kind: Evaluation['task'],
+  validationSamples: number,
+): { best: CandidateResult; reason: string } {
+  const rank = (list: CandidateResult[]) =>
+    list.reduce((winner, result) => (compareMetrics(result.metrics, winner.metrics, kind) < 0 ? result : winner));
+  const best = rank(results);
+  const metric = kind === 'classification' ? 'cross-entropy' : kind === 'regression' ? 'MSE' : 'output MSE against the unpruned model';
+  const lowest = `lowest validation ${metric} of ${results.length} candidates on ${validationSamples} held-out calibration rows`;
+  const magnitudes = results.filter((result) => result.method === 'magnitude');
+  if (magnitudes.length === 0 || best.method === 'magnitude') return { best, reason: lowest };
+  const magnitude = rank(magnitudes);
+  const verdict = pairedVerdict(losses.get(best.name) as SampleLosses, losses.get(magnitude.name) as SampleLosses);
+  if (verdict.better) return { best, reason: `${lowest}, and clearly better than ${magnitude.name}: ${verdict.because}` };
+  return {
+    best: magnitude,
+    reason: `${best.name} had the ${lowest}, but not clearly better than ${magnitude.name} on the same rows (${verdict.because}), so magnitude pruning was kept`,
+  };
 }
 
 /** Returns true when `text` names a method or `auto`. */
