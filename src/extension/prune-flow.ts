@@ -58,7 +58,8 @@ export async function pruneModel(
   const title = `Pruning ${name} to ${sparsityLabel(choices.sparsity)}%`;
   const report = await runWithProgress<PruneReport>(services, title, 'prune', job, answers);
   services.log.info(
-    `Wrote ${report.files.join(', ')} (${report.backend}, ${report.seconds.toFixed(2)} s).`,
+    `Wrote ${report.files.join(', ')} (${report.backend}, ${report.seconds.toFixed(2)} s); ` +
+      `${formatMetrics(report.before.metrics)} → ${formatMetrics(report.after.metrics)}.`,
   );
   const reportUri = vscode.Uri.file(reportPathFor(report.output));
   await vscode.workspace.fs.writeFile(
