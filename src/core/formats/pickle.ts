@@ -128,7 +128,7 @@ const opcodeNames: Record<number, string> = {
   0x98: 'READONLY_BUFFER',
 };
 
-const refusal = 'only tensors and state dicts are read, and no code in the file is run';
+const rejectionReason = 'only tensors and state dicts are read, and no code in the file is run';
 
 /**
  * Unpickles `data` with the restricted rules above. Returns the root object; storages appear as
@@ -181,7 +181,7 @@ class Unpickler {
     if (this.stepObject(code)) return;
     const name = opcodeName(code);
     if (name in opcodeNamesReverse) {
-      throw new PickleError(`refused the pickle opcode ${name}: ${refusal}`);
+      throw new PickleError(`refused the pickle opcode ${name}: ${rejectionReason}`);
     }
     throw new PickleError(`unknown pickle opcode ${name} at byte ${this.position - 1}`);
   }
@@ -311,14 +311,14 @@ class Unpickler {
       // __main__.Net, pytorch_lightning...), and re-saving just the state dict avoids them.
       const isModel = /^(torch\.nn|__main__$|pytorch_lightning|lightning)/.test(module);
       const hint = isModel ? '; save the state dict with torch.save(model.state_dict(), path)' : '';
-      throw new PickleError(`refused to load '${qualified}': ${refusal}${hint}`);
+      throw new PickleError(`refused to load '${qualified}': ${rejectionReason}${hint}`);
     }
     return new PickleGlobal(module, name);
   }
 
   private call(callable: PickleValue, args: PickleValue): PickleValue {
     if (!(callable instanceof PickleGlobal)) {
-      throw new PickleError(`refused to call a ${describe(callable)}: ${refusal}`);
+      throw new PickleError(`refused to call a ${describe(callable)}: ${rejectionReason}`);
     }
     if (!(args instanceof PickleTuple))
       throw new PickleError(`REDUCE expects a tuple of arguments`);
@@ -338,7 +338,7 @@ class Unpickler {
         break;
     }
     throw new PickleError(
-      `refused to call '${callable.qualifiedName}' with these arguments: ${refusal}`,
+      `refused to call '${callable.qualifiedName}' with these arguments: ${rejectionReason}`,
     );
   }
 
@@ -350,7 +350,9 @@ class Unpickler {
       return;
     }
     if (target instanceof PickleDict && target.ordered && state === null) return;
-    throw new PickleError(`refused BUILD on a ${describe(target as PickleValue)}: ${refusal}`);
+    throw new PickleError(
+      `refused BUILD on a ${describe(target as PickleValue)}: ${rejectionReason}`,
+    );
   }
 
   private persistent(id: PickleValue): StorageRef {
