@@ -69,6 +69,8 @@ export interface AnalysisContext {
   baseline(): Metrics | null;
   layerNames(): string[];
   applyLayerSparsities(sparsities: number[]): void;
+  /** Sets one layer's sparsity and switches the sliders to per-layer mode. */
+  applyLayerSparsity(name: string, sparsity: number): void;
 }
 
 function exportButtons(id: string, view: LineChartView, say: (text: string) => void): HTMLElement {
@@ -101,10 +103,17 @@ function exportButtons(id: string, view: LineChartView, say: (text: string) => v
 
 /** Builds the Sensitivity tab. */
 export function sensitivityView(context: AnalysisContext): { element: HTMLElement; redraw(): void } {
-  const chart = new LineChartView('sensitivity', context.palette);
+  let report: SensitivityReport | null = null;
+  const usePoint = (layerIndex: number, row: number) => {
+    if (!report) return;
+    const layer = report.layers[layerIndex].name;
+    const sparsity = report.sparsities[row];
+    context.applyLayerSparsity(layer, sparsity);
+    controls.say(`Sparsity of ${layer} set to ${formatPercent(sparsity)}.`);
+  };
+  const chart = new LineChartView('sensitivity', context.palette, usePoint);
   const sparsities = h('vscode-text-field', { id: 'sensitivity-sparsities', value: '0.1, 0.3, 0.5, 0.7, 0.8, 0.9, 0.95' }, 'Sparsities per layer');
   const tolerance = h('vscode-text-field', { id: 'sensitivity-tolerance', value: '0.01' }, 'Allowed metric change');
-  let report: SensitivityReport | null = null;
   const controls: JobControls = new JobControls('sensitivity', 'Run Sensitivity', async (): Promise<void> => {
     const values = parseFractions((sparsities as HTMLElement & { value: string }).value);
     if (!values) return controls.say('Sparsities must be fractions such as 0.5, 0.9 or percentages such as 90%.');
@@ -133,7 +142,7 @@ export function sensitivityView(context: AnalysisContext): { element: HTMLElemen
   const element = h(
     'section',
     { id: 'sensitivity-view', 'aria-label': 'Sensitivity' },
-    h('p', { class: 'muted' }, 'The metric when only one layer is pruned (one-shot), the other layers untouched.'),
+    h('p', { class: 'muted' }, 'The metric when only one layer is pruned (one-shot), the other layers untouched. Choose a value in the table to use that sparsity for its layer.'),
     h('div', { class: 'row fields' }, sparsities, controls.element),
     chart.element,
     h('div', { class: 'row fields' }, tolerance, h('vscode-button', { id: 'sensitivity-apply', onclick: pick }, 'Use as Per-Layer Sparsities')),

@@ -293,6 +293,14 @@ export class PanelApp {
       baseline: () => this.baseline,
       layerNames: () => this.summaries.map((summary) => summary.name),
       applyLayerSparsities: (sparsities: number[]) => this.sliders?.setLayers(sparsities),
+      applyLayerSparsity: (name: string, sparsity: number) => {
+        const sliders = this.sliders;
+        const index = this.summaries.findIndex((summary) => summary.name === name);
+        if (!sliders || index < 0) return;
+        const sparsities = [...sliders.current().sparsities];
+        sparsities[index] = sparsity;
+        sliders.setLayers(sparsities);
+      },
     };
   }
 }

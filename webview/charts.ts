@@ -21,9 +21,14 @@ export class LineChartView {
   private plot: uPlot | null = null;
   private data: ChartData | null = null;
 
+  /**
+   * `onPick`, when given, turns each table value into a button that reports its series and x
+   * index, so a value can be chosen with the keyboard as well as the mouse.
+   */
   constructor(
     private readonly id: string,
     private readonly palette: () => Palette,
+    private readonly onPick?: (series: number, row: number) => void,
   ) {
     this.plotHost = h('div', { class: 'chart', id: `${id}-chart`, role: 'img', 'aria-label': 'Chart; the table below lists the same values.' });
     this.table = h('table', { class: 'data-table', id: `${id}-table` });
@@ -77,10 +82,18 @@ export class LineChartView {
         'tbody',
         {},
         ...data.x.map((x, row) =>
-          h('tr', {}, h('th', { scope: 'row' }, formatNumber(x)), ...data.series.map((series) => h('td', {}, formatNumber(series.values[row])))),
+          h('tr', {}, h('th', { scope: 'row' }, formatNumber(x)), ...data.series.map((series, column) => this.cell(data, column, row))),
         ),
       ),
     );
+  }
+
+  private cell(data: ChartData, column: number, row: number): HTMLElement {
+    const text = formatNumber(data.series[column].values[row]);
+    const onPick = this.onPick;
+    if (!onPick) return h('td', {}, text);
+    const label = `Use ${data.xLabel} ${formatNumber(data.x[row])} for ${data.series[column].name} (${data.yLabel} ${text})`;
+    return h('td', {}, h('button', { class: 'cell-pick', type: 'button', 'aria-label': label, title: label, onclick: () => onPick(column, row) }, text));
   }
 
   private lineChart(): LineChart | null {

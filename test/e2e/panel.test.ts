@@ -206,6 +206,8 @@ describe('model panel in code-server', { timeout: 900_000 }, () => {
     assert.ok(await canvasHasContent(panel, '#sensitivity-chart canvas'), 'the sensitivity chart is blank');
     await panel.locator('#sensitivity-apply').click();
     await panel.locator('#sensitivity-status', { hasText: 'Per-layer sparsities set' }).waitFor();
+    await panel.locator('#sensitivity-table tbody tr').first().locator('button.cell-pick').first().press('Enter');
+    await panel.locator('#sensitivity-status', { hasText: 'Sparsity of dense set to 50.0%' }).waitFor();
     failed = false;
   });
 
