@@ -119,7 +119,8 @@ export function scoreSettings(options: RawOptions): ScoreSettings {
 
 /** Builds pruning settings; the method may be `auto`, the default when data is given. */
 export function pruneSettings(options: RawOptions): PruneJobSettings {
-  const method = typeof options.method === 'string' ? options.method : options.data ? 'auto' : 'magnitude';
+  let method = options.data ? 'auto' : 'magnitude';
+  if (typeof options.method === 'string') method = options.method;
   const validationFraction =
     typeof options.validationFraction === 'string' ? parseFraction(options.validationFraction, '--validation-fraction') : 0.2;
   return {

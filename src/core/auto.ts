@@ -172,6 +172,12 @@ export async function chooseMethod(
   return { choice, winner };
 }
 
+const metricName: Record<Evaluation['task'], string> = {
+  classification: 'cross-entropy',
+  regression: 'MSE',
+  unlabelled: 'output MSE against the unpruned model',
+};
+
 /**
  * Picks the candidate with the best validation metric, but keeps the better magnitude candidate
  * unless the best one beats it clearly on the same rows (see pairedVerdict).
@@ -185,8 +191,7 @@ function pickWinner(
   const rank = (list: CandidateResult[]) =>
     list.reduce((winner, result) => (compareMetrics(result.metrics, winner.metrics, kind) < 0 ? result : winner));
   const best = rank(results);
-  const metric = kind === 'classification' ? 'cross-entropy' : kind === 'regression' ? 'MSE' : 'output MSE against the unpruned model';
-  const lowest = `lowest validation ${metric} of ${results.length} candidates on ${validationSamples} held-out calibration rows`;
+  const lowest = `lowest validation ${metricName[kind]} of ${results.length} candidates on ${validationSamples} held-out calibration rows`;
   const magnitudes = results.filter((result) => result.method === 'magnitude');
   if (magnitudes.length === 0 || best.method === 'magnitude') return { best, reason: lowest };
   const magnitude = rank(magnitudes);

@@ -51,7 +51,7 @@ describe('cli arguments', () => {
   });
 
   it('ecp without data exits 2', async () => {
-    const { code, stderr } = await runCli(['prune', iris, '--sparsity', '0.5', '--out', path.join(scratch, 'x.h5')]);
+    const { code, stderr } = await runCli(['prune', iris, '--sparsity', '0.5', '--method', 'ecp', '--out', path.join(scratch, 'x.h5')]);
     assert.equal(code, 2);
     assert.match(stderr, /needs calibration data; pass it with --data/);
   });
@@ -62,6 +62,13 @@ describe('cli arguments', () => {
     assert.equal(code, 1);
     assert.equal(stderr.trim().split('\n').length, 1);
     assert.match(stderr, /nope\.h5: file not found/);
+  });
+
+  it('prune without data uses magnitude', async () => {
+    const out = path.join(scratch, 'no-data.h5');
+    const { code, stdout, stderr } = await runCli(['prune', iris, '--sparsity', '0.5', '--out', out, '--json']);
+    assert.equal(code, 0, stderr);
+    assert.equal((JSON.parse(stdout) as PruneReport).method, 'magnitude');
   });
 
   it('csv given as model names the kind', async () => {
