@@ -54,14 +54,14 @@ export function irisData() {
   };
 }
 
-/** Returns data options for the first 1,000 MNIST test digits, scaled to [0, 1]. */
-export function mnistData() {
+/** Returns data options for the first `samples` MNIST test digits, scaled to [0, 1]. */
+export function mnistData(samples = 1000) {
   const folder = path.join(corpus, 'data', 'mnist-test');
   return {
     data: path.join(folder, 't10k-images-idx3-ubyte.gz'),
     labels: path.join(folder, 't10k-labels-idx1-ubyte.gz'),
     scale: 1 / 255,
-    rows: [0, 1000] as [number, number],
+    rows: [0, samples] as [number, number],
   };
 }
 

@@ -4,6 +4,7 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { InspectReport, PruneReport } from '../../src/core/reports';
 import type { PruneLensApi } from '../../src/extension/extension';
+import { pruneSettings, type PruneJob } from '../../src/extension/job-requests';
 import { activateExtension, copyFromCorpus, irisData, mnistData, temporaryFiles } from './helpers';
 
 const irisModel = 'keras-h5-iris-mlp/iris_model.h5';
@@ -180,6 +181,32 @@ describe('prune model', () => {
     assert.deepEqual(temporaryFiles(folder), []);
   });
 
+  it('stops a running prune within a second', async () => {
+    const model = copyFromCorpus('cancel-timing', mnistModel);
+    const workersBefore = api.worker.startedWorkers;
+    const controller = new AbortController();
+    let abortedAt = 0;
+    const job: PruneJob = {
+      request: { model: model.fsPath, data: mnistData(), output: `${model.fsPath}.out.h5` },
+      settings: pruneSettings({ method: 'ecp', sparsity: 0.9, steps: 10, scope: 'global' }),
+    };
+    const pending = api.worker.request('prune', job, {
+      signal: controller.signal,
+      onProgress: (event) => {
+        if (event.fraction < 0.3 || abortedAt > 0) return;
+        abortedAt = Date.now();
+        controller.abort();
+      },
+    });
+    await assert.rejects(pending, { name: 'CancelledError' });
+    const elapsed = Date.now() - abortedAt;
+    console.log(`      a prune cancelled at 30% stopped ${elapsed} ms after the cancel`);
+    assert.ok(abortedAt > 0, 'the prune finished before reaching 30%');
+    assert.ok(elapsed < 1000, `stopped ${elapsed} ms after cancel`);
+    assert.equal(api.worker.startedWorkers, workersBefore, 'the worker had to be restarted');
+    assert.ok(!fs.existsSync(job.request.output as string));
+  });
+
   it('keeps the host responsive while pruning', async () => {
     const model = copyFromCorpus('responsive', mnistModel);
     const other = copyFromCorpus('responsive-other', irisModel);
@@ -195,8 +222,8 @@ describe('prune model', () => {
       vscode.commands.executeCommand<PruneReport>('prunelens.pruneModel', model, {
         method: 'ecp',
         sparsity: 0.9,
-        steps: 5,
-        data: mnistData(),
+        steps: 10,
+        data: mnistData(2000),
       }),
     ).then((report) => {
       pruneDone = true;
