@@ -139,7 +139,7 @@ export async function runCase(name: string, samples: number, withReference: bool
   const needs = { sensitivity: true, inputNorms: false, lossGradient: false };
   const options = { reference: 'logits' as const, batchSize, seed: 0, onProgress: sampleMemory };
   const statistics = await timed(seconds, 'ecp', () => collectStatistics(runtime, data, needs, options));
-  await timed(seconds, 'scores', async () => computeScores('ecp', denseLayers(network), statistics, 0));
+  await timed(seconds, 'scores', async () => computeScores('ecp', denseLayers(network), statistics, 0, true));
   runtime.dispose();
   const refinedPairs = statistics.layers.reduce((sum, layer) => sum + (layer.refined?.index.length ?? 0), 0);
   const flops = ecpFlops(network, data.samples, Math.min(32, runtime.outputSize));

@@ -46,7 +46,7 @@ export async function scoreNetwork(
         `the model has ${runtime.outputSize} outputs, so ${statistics.probes.count} random ±1 probe vectors (seed ${statistics.probes.seed}) estimated the sum over outputs.`,
       );
     }
-    return { layers: computeScores(settings.method, dense, statistics, settings.seed), notes };
+    return { layers: computeScores(settings.method, dense, statistics, settings.seed, true), notes };
   } finally {
     runtime.dispose();
   }

@@ -39,32 +39,54 @@ export function statisticsNeeds(method: MethodName): StatisticsNeeds | null {
   }
 }
 
-/** Computes the scores of every dense layer. `statistics` is required for data-based methods. */
+/**
+ * Computes the scores of every dense layer. `statistics` is required for data-based methods.
+ * With `release`, each layer's sums are dropped once its scores exist, which bounds the peak
+ * memory of large models to the sums plus one layer's scores.
+ */
 export function computeScores(
   method: MethodName,
   layers: readonly DenseLayer[],
   statistics: NetworkStatistics | null,
   seed: number,
+  release = false,
 ): LayerScores[] {
   return layers.map((layer, index) => {
+    const scores = layerScores(method, layer, index, statistics, seed);
     const stats = statistics?.layers[index];
-    const samples = statistics?.samples ?? 0;
-    const base = { name: layer.name, units: layer.units, inputs: layer.inputs, compensation: null };
-    switch (method) {
-      case 'magnitude':
-        return { ...base, importance: layer.kernel.map(Math.abs) };
-      case 'random':
-        return { ...base, importance: randomScores(layer.kernel.length, seed + index) };
-      case 'ecp':
-        return { ...base, ...ecpScores(layer, requireStats(stats), samples) };
-      case 'obd':
-        return { ...base, importance: obdScores(layer, requireStats(stats), samples) };
-      case 'wanda':
-        return { ...base, importance: wandaScores(layer, requireStats(stats), samples) };
-      case 'taylor':
-        return { ...base, importance: taylorScores(layer, requireStats(stats)) };
+    if (release && stats) {
+      stats.m1 = new Float64Array(0);
+      stats.m2 = new Float64Array(0);
+      stats.lossGradient = new Float64Array(0);
     }
+    return scores;
   });
+}
+
+function layerScores(
+  method: MethodName,
+  layer: DenseLayer,
+  index: number,
+  statistics: NetworkStatistics | null,
+  seed: number,
+): LayerScores {
+  const stats = statistics?.layers[index];
+  const samples = statistics?.samples ?? 0;
+  const base = { name: layer.name, units: layer.units, inputs: layer.inputs, compensation: null };
+  switch (method) {
+    case 'magnitude':
+      return { ...base, importance: layer.kernel.map(Math.abs) };
+    case 'random':
+      return { ...base, importance: randomScores(layer.kernel.length, seed + index) };
+    case 'ecp':
+      return { ...base, ...ecpScores(layer, requireStats(stats), samples) };
+    case 'obd':
+      return { ...base, importance: obdScores(layer, requireStats(stats), samples) };
+    case 'wanda':
+      return { ...base, importance: wandaScores(layer, requireStats(stats), samples) };
+    case 'taylor':
+      return { ...base, importance: taylorScores(layer, requireStats(stats)) };
+  }
 }
 
 function requireStats(stats: LayerStatistics | undefined): LayerStatistics {

@@ -294,10 +294,8 @@ function accumulateBatch(
     forEachSensitivity(runtime, x, trace, probes, options, 0, (index, s) => {
       const a = trace.inputs[index];
       cache?.store(index, start, s.dataSync() as Float32Array, () => a.dataSync() as Float32Array);
-      const sums = sensitivitySums(s, a, layers[index], start === 0);
-      addTo(layers[index].m0, sums[0]);
-      addMoments(layers[index], sums[1].dataSync() as Float32Array);
-      tf.dispose([s, ...sums]);
+      addSensitivitySums(layers[index], s, a, start === 0);
+      s.dispose();
     });
   }
   if (needs.inputNorms) {
@@ -317,20 +315,31 @@ function accumulateBatch(
   }
 }
 
+/** Values of one product read back at a time; wide layers are split into blocks of units. */
+const productBlockValues = 4 * 2 ** 20;
+
 /**
- * Returns `[m0, [M1 | M2]]` for one batch, the two products fused into one over `[a', a'²]`;
- * fixes the shift on the first batch.
+ * Adds one batch's `m0`, `M1` and `M2`, the two products fused into one over `[a', a'²]` and
+ * split into blocks of units so that wide layers need no full-size temporary. Fixes the shift
+ * on the first batch.
  */
-function sensitivitySums(
-  s: tf.Tensor2D,
-  a: tf.Tensor2D,
-  statistics: LayerStatistics,
-  firstBatch: boolean,
-): tf.Tensor[] {
+function addSensitivitySums(statistics: LayerStatistics, s: tf.Tensor2D, a: tf.Tensor2D, firstBatch: boolean): void {
   if (firstBatch) statistics.shift.set(chooseShift(a.dataSync() as Float32Array, a.shape[0], a.shape[1]));
-  const shifted = tf.sub(a, tf.tensor1d(Float32Array.from(statistics.shift)));
-  const moments = tf.concat([shifted, tf.square(shifted)], 1);
-  return [tf.sum(s, 0), tf.matMul(tf.transpose(s), moments)];
+  const { units, inputs } = statistics;
+  const rows = Math.max(1, Math.floor(productBlockValues / (2 * inputs)));
+  tf.tidy(() => {
+    const shifted = tf.sub(a, tf.tensor1d(Float32Array.from(statistics.shift)));
+    const moments = tf.concat([shifted, tf.square(shifted)], 1);
+    const sT = tf.transpose(s);
+    addTo(statistics.m0, tf.sum(s, 0));
+    for (let first = 0; first < units; first += rows) {
+      const count = Math.min(rows, units - first);
+      const block = count === units ? sT : tf.slice(sT, [first, 0], [count, sT.shape[1]]);
+      const product = tf.matMul(block, moments);
+      addMoments(statistics, first, product.dataSync() as Float32Array);
+      tf.dispose([product, block === sT ? [] : block].flat());
+    }
+  });
 }
 
 /**
@@ -364,12 +373,13 @@ function addTo(target: Float64Array, sum: tf.Tensor): void {
   for (let i = 0; i < values.length; i++) target[i] += values[i];
 }
 
-/** Adds a `[units, 2 * inputs]` product whose rows hold `M1` then `M2` of one unit. */
-function addMoments(statistics: LayerStatistics, values: Float32Array): void {
-  const { units, inputs, m1, m2 } = statistics;
-  for (let i = 0; i < units; i++) {
-    const row = 2 * i * inputs;
-    const target = i * inputs;
+/** Adds a `[rows, 2 * inputs]` product whose rows hold `M1` then `M2` of units `first...`. */
+function addMoments(statistics: LayerStatistics, first: number, values: Float32Array): void {
+  const { inputs, m1, m2 } = statistics;
+  const rows = values.length / (2 * inputs);
+  for (let r = 0; r < rows; r++) {
+    const row = 2 * r * inputs;
+    const target = (first + r) * inputs;
     for (let j = 0; j < inputs; j++) {
       m1[target + j] += values[row + j];
       m2[target + j] += values[row + inputs + j];
@@ -450,7 +460,7 @@ function backward(
   for (let index = stages - 1; index >= lowest; index--) {
     visit(index, current);
     if (index === lowest) break;
-    const upstream: tf.Tensor2D = tf.matMul(current, runtime.stageWeights(index).kernel);
+    const upstream = runtime.backwardProduct(index, current);
     const derivative = trace.derivatives[index - 1];
     if (derivative) {
       const [rows, width] = upstream.shape;

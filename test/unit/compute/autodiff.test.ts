@@ -94,6 +94,28 @@ describe('autodiff sensitivities', () => {
     });
   }
 
+  it('match on a kernel kept once', () => {
+    // 1024 × 1024 weights reach the size above which the runtime keeps only the transposed kernel.
+    const random = normalGenerator(12);
+    const layers: Layer[] = [
+      randomDense('in', 5, 1024, { name: 'tanh' }, random),
+      randomDense('wide', 1024, 1024, { name: 'relu' }, random),
+      randomDense('out', 1024, 3, { name: 'softmax' }, random),
+    ];
+    const runtime = new Runtime({ inputShape: [5], layers });
+    try {
+      const [batched, automatic] = tf.tidy(() => {
+        const x = tf.tensor2d(randomDataset(6, 5, 3).features, [6, 5]);
+        const fast = sensitivitiesFor(runtime, x, 'logits', 'batched').map((s) => s.dataSync());
+        const slow = sensitivitiesFor(runtime, x, 'logits', 'autodiff').map((s) => s.dataSync());
+        return [fast, slow];
+      });
+      batched.forEach((s, layer) => assertClose(s, automatic[layer], 1e-4, `s of layer ${layer}`));
+    } finally {
+      runtime.dispose();
+    }
+  });
+
   it('give the same ECP scores', async () => {
     const network = mixedNetwork(5);
     const dataset = randomDataset(90, 5, 3, 8);
