@@ -69,10 +69,14 @@ async function setField(frame: FrameLocator, id: string, value: string): Promise
 async function fileDialog(page: Page, file: string, known: string | null): Promise<void> {
   const input = page.locator('.quick-input-widget input').first();
   await input.waitFor({ state: 'visible', timeout: 30_000 });
+  // The dialog fills in its start folder a moment after it opens; typing earlier gets prefixed.
+  for (let i = 0; i < 100 && (await input.inputValue()) === ''; i++) await page.waitForTimeout(100);
+  await page.waitForTimeout(300);
   await input.fill(path.dirname(file) + path.sep);
   if (known) await page.locator('.quick-input-list .monaco-list-row', { hasText: known }).first().waitFor({ timeout: 30_000 });
   else await page.waitForTimeout(1000);
   await input.fill(file);
+  assert.equal(await input.inputValue(), file);
   if (fs.existsSync(file)) {
     await page.locator('.quick-input-list .monaco-list-row', { hasText: path.basename(file) }).first().waitFor({ timeout: 30_000 });
   }
