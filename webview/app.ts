@@ -8,7 +8,7 @@ import { formatCount, formatNumber, formatPercent, h } from './dom';
 import { drawInputImage, drawLegend, LayerHeatmap, type MapKind } from './heatmap';
 import { call } from './rpc';
 import { SparsitySliders, type SliderChange } from './sliders';
-import { renderDataForm, renderModelSummary } from './summary';
+import { readDataForm, renderDataForm, renderModelSummary } from './summary';
 import { readPalette, type Palette } from './theme';
 
 /** Delay after the last slider move before metrics are measured. */
@@ -58,6 +58,7 @@ export class PanelApp {
   private readonly inputImageBox = h('figure', { id: 'input-image-box', hidden: true }, this.inputImage, h('figcaption', {}, 'Input importance: importance summed over the first layer\'s units, per input.'));
   private readonly saveSteps = h('vscode-text-field', { id: 'save-steps', value: '10' }, 'Steps');
   private readonly saveControls = new JobControls('save', 'Save Pruned Model…', () => this.save());
+  private readonly loadControls = new JobControls('load', 'Load and Score', () => this.loadData());
   private readonly sensitivity = sensitivityView(this.analysisContext());
   private readonly comparison = comparisonView(this.analysisContext());
 
@@ -133,7 +134,8 @@ export class PanelApp {
     const formKey = JSON.stringify([state.picked, state.dataForm, state.data]);
     if (formKey !== this.formKey) {
       this.formKey = formKey;
-      this.dataTab.replaceChildren(renderDataForm(state, (text, error) => this.say(text, error)));
+      const form = renderDataForm(state, this.loadControls.element, (text, error) => this.say(text, error));
+      this.dataTab.replaceChildren(form);
     }
     if (state.scores && state.model) this.setScores(state);
   }
@@ -252,6 +254,11 @@ export class PanelApp {
       .map(([key, label]) => `${label} ${this.timings[key].toFixed(1)} ms`);
     this.timingLine.textContent = parts.join(' · ');
     for (const [key, value] of Object.entries(this.timings)) this.timingLine.dataset[key] = value.toFixed(2);
+  }
+
+  private async loadData(): Promise<void> {
+    const request = call('loadData', readDataForm(this.dataTab), (fraction, message) => this.loadControls.progress(fraction, message));
+    await this.loadControls.track(request);
   }
 
   private async save(): Promise<void> {

@@ -3,7 +3,7 @@ import type { DataForm, DataSummary, FileRole, ModelSummary, PanelState } from '
 import { methodNames } from '../src/core/reports';
 import { formatCount, formatPercent, h } from './dom';
 import { describeMetrics } from './metrics';
-import { call, RequestError } from './rpc';
+import { call } from './rpc';
 
 /** Renders the model summary: format, layers with shapes and activations, parameters, sparsity. */
 export function renderModelSummary(model: ModelSummary, backend: string): HTMLElement {
@@ -137,9 +137,9 @@ function dataFacts(data: DataSummary): HTMLElement {
   );
 }
 
-/** Sends the form's fields to the host, which loads the data and scores it with the chosen method. */
-async function loadData(root: HTMLElement, onStatus: StatusSink): Promise<void> {
-  const request: DataForm = {
+/** Reads the data form's fields, as typed. */
+export function readDataForm(root: HTMLElement): DataForm {
+  return {
     scale: fieldValue(root, 'data-scale'),
     shift: fieldValue(root, 'data-shift'),
     mean: fieldValue(root, 'data-mean'),
@@ -149,23 +149,20 @@ async function loadData(root: HTMLElement, onStatus: StatusSink): Promise<void> 
     labelColumn: fieldValue(root, 'data-label-column'),
     method: (fieldValue(root, 'data-method') || 'ecp') as DataForm['method'],
   };
-  try {
-    await call('loadData', request).result;
-  } catch (error) {
-    if (!(error instanceof RequestError && error.cancelled)) onStatus((error as Error).message, true);
-  }
 }
 
-/** Renders the calibration data section: files, preprocessing, rows, method, and Load. */
-export function renderDataForm(state: PanelState, onStatus: StatusSink): HTMLElement {
-  const root: HTMLElement = h(
+/**
+ * Renders the calibration data section: files, preprocessing, rows and method, then `loadControls`
+ * (the Load and Cancel buttons, kept by the caller across renders) and the loaded data's facts.
+ */
+export function renderDataForm(state: PanelState, loadControls: HTMLElement, onStatus: StatusSink): HTMLElement {
+  return h(
     'section',
     { id: 'data-section', 'aria-label': 'Calibration data' },
     h('h2', {}, 'Calibration data'),
     ...fileRows(state, onStatus),
     ...optionRows(state.dataForm),
-    h('vscode-button', { id: 'load-data', onclick: () => void loadData(root, onStatus) }, 'Load and Score'),
+    loadControls,
     state.data ? dataFacts(state.data) : null,
   );
-  return root;
 }

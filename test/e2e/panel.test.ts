@@ -156,7 +156,7 @@ describe('model panel in code-server', { timeout: 900_000 }, () => {
     await setField(panel, 'data-rows', '0:2000');
     await setField(panel, 'data-eval-rows', '5000:10000');
     assert.equal(await panel.locator('#data-scale input').inputValue(), String(1 / 255));
-    await panel.locator('#load-data').click();
+    await panel.locator('#load-run').click();
     await panel.locator('#data-description').waitFor({ timeout: 180_000 });
     assert.match((await panel.locator('#data-description').textContent()) ?? '', /^2,000 samples/);
     assert.equal(await panel.locator('#data-task').textContent(), 'classification');

@@ -64,6 +64,10 @@ export interface PanelOptions {
 
 let sessionCounter = 0;
 
+function isCancelled(error: unknown): boolean {
+  return error instanceof CancelledError || (error as Error)?.name === 'CancelledError';
+}
+
 function optionalNumbers(text: string | undefined): number | number[] | undefined {
   return text?.trim() ? parseNumberList(text) : undefined;
 }
@@ -168,7 +172,7 @@ export class PanelController {
       const result = await this.dispatch(message, controller.signal, onProgress);
       this.host.post({ type: 'reply', id: message.id, result });
     } catch (error) {
-      const cancelled = error instanceof CancelledError || (error as Error)?.name === 'CancelledError';
+      const cancelled = isCancelled(error);
       if (!cancelled) this.host.log(`Panel request ${message.method} failed: ${oneLine(error)}`);
       this.host.post({ type: 'failure', id: message.id, message: cancelled ? 'Cancelled.' : oneLine(error), cancelled });
     } finally {
@@ -330,8 +334,10 @@ export class PanelController {
     try {
       await work();
     } catch (error) {
-      this.state.error = oneLine(error);
-      this.host.log(`Panel: ${this.state.error}`);
+      if (!isCancelled(error)) {
+        this.state.error = oneLine(error);
+        this.host.log(`Panel: ${this.state.error}`);
+      }
       if (rethrow) throw error;
     } finally {
       this.state.busy = null;
