@@ -7,9 +7,22 @@ export class PruneLensError extends Error {
     message: string,
     options?: { cause?: unknown },
   ) {
-    super(file ? `${file}: ${message}` : message, options);
+    super(escapeControlCharacters(file ? `${file}: ${message}` : message), options);
     this.name = 'PruneLensError';
   }
+}
+
+/**
+ * Replaces control characters (which names quoted from a damaged file may contain) with `\n`,
+ * `\t` or `\xNN`, so that every message stays on one line and cannot move the terminal's cursor.
+ */
+function escapeControlCharacters(text: string): string {
+  return text.replace(/[\u0000-\u001f\u007f]/g, (character) => {
+    if (character === '\n') return '\\n';
+    if (character === '\t') return '\\t';
+    if (character === '\r') return '\\r';
+    return `\\x${character.charCodeAt(0).toString(16).padStart(2, '0')}`;
+  });
 }
 
 /** A model file that a format reader cannot read. */

@@ -7,7 +7,7 @@
  * functions because h5wasm's `value` and `write_slice` reject float16 (h5wasm 0.10).
  */
 import type * as H5 from 'h5wasm/node' with { 'resolution-mode': 'import' };
-import { ModelFormatError } from '../errors';
+import { CancelledError, ModelFormatError, PruneLensError } from '../errors';
 
 /** The loaded h5wasm module. */
 export type H5Wasm = typeof H5;
@@ -95,6 +95,36 @@ export interface FloatDataset {
   shape: number[];
   dtype: FloatDtype;
   values: Float32Array;
+}
+
+/**
+ * Returns `error` unchanged when it is already a PruneLens error, else a one-line
+ * ModelFormatError for an error h5wasm raised on a damaged file (its message is HDF5's
+ * multi-line error stack, of which the first reason is kept).
+ */
+export function damagedHdf5Error(file: string, error: unknown): Error {
+  if (error instanceof PruneLensError || error instanceof CancelledError) return error;
+  const text = error instanceof Error ? error.message : String(error);
+  const reason = /\bin (\w+\(\)): ([^\n]+)/.exec(text);
+  const detail = reason ? `${reason[1]}: ${reason[2].trim()}` : text.split('\n')[0];
+  return new ModelFormatError(
+    file,
+    `cannot be read: its HDF5 structure is damaged (${detail}); re-save or re-download the model.`,
+    { cause: error },
+  );
+}
+
+/**
+ * Closes a file opened for reading. On a damaged file HDF5 can fail to close it (for example
+ * "decrementing file ID failed"); that failure is ignored so that the reading error, if any, is
+ * the one reported.
+ */
+export function closeAfterReading(handle: H5File): void {
+  try {
+    handle.close();
+  } catch {
+    // The file was only read, so nothing is lost when closing fails.
+  }
 }
 
 /** Reads a float dataset of any width into a Float32Array. */
@@ -262,8 +292,15 @@ export async function editH5File(
   const handle = await openH5(file, 'a', shownAs);
   try {
     await work(h5wasm, handle);
-  } finally {
+  } catch (error) {
+    closeAfterReading(handle);
+    throw damagedHdf5Error(shownAs, error);
+  }
+  try {
+    // Closing flushes the changes, so a failure here means the copy is not usable.
     handle.close();
+  } catch (error) {
+    throw damagedHdf5Error(shownAs, error);
   }
 }
 

@@ -15,7 +15,9 @@ import { describeWriteError, temporaryPathFor } from '../io';
 import type { Network } from '../model';
 import { throwIfCancelled, type TaskOptions } from '../progress';
 import {
+  closeAfterReading,
   createVectorDataset,
+  damagedHdf5Error,
   editH5File,
   getDataset,
   getGroup,
@@ -104,8 +106,10 @@ async function openKerasH5(file: string, options: OpenOptions = {}): Promise<Loa
     }
     built = buildKerasNetwork(architecture, (spec) => weights.get(spec.name) ?? [], file);
     built.notes.unshift(...layout.notes);
+  } catch (error) {
+    throw damagedHdf5Error(file, error);
   } finally {
-    handle.close();
+    closeAfterReading(handle);
   }
   const { network, dense, notes } = built;
   // Weights-only files keep the architecture in another file, which a save does not rewrite.

@@ -16,7 +16,9 @@ import { writeFileAtomic } from '../io';
 import type { Network } from '../model';
 import { throwIfCancelled, type TaskOptions } from '../progress';
 import {
+  closeAfterReading,
   createVectorDataset,
+  damagedHdf5Error,
   editH5File,
   getDataset,
   getGroup,
@@ -207,8 +209,10 @@ async function openKerasZip(file: string, options: OpenOptions = {}): Promise<Lo
         result.set(spec.name, await readVariables(h5wasm, handle, locate(spec), spec, file));
       }
       return result;
+    } catch (error) {
+      throw damagedHdf5Error(`${file} (${weightsEntry})`, error);
     } finally {
-      handle.close();
+      closeAfterReading(handle);
     }
   });
   const built = buildKerasNetwork(architecture, (spec) => stored.get(spec.name) ?? [], file);

@@ -13,7 +13,7 @@ import { ChainBuilder } from './onnx-chain';
 import { GraphIndex } from './onnx-graph';
 import { saveOnnx, type OnnxSource } from './onnx-save';
 import { isExternal, resolveExternal, type TensorContext } from './onnx-tensor';
-import { fieldsNumbered, lengthDelimited } from './onnx-wire';
+import { fieldsNumbered, lengthDelimited, listFields, payloadOf } from './onnx-wire';
 import type { FileProbe, LoadedModel, ModelFormat, OpenOptions } from './types';
 
 /** Wire type each ModelProto field number uses (onnx.proto, IR version 10). */
@@ -120,6 +120,7 @@ function decodeModel(file: string, bytes: Uint8Array): onnx.ModelProto {
   try {
     model = onnx.ModelProto.decode(bytes);
     graphs = fieldsNumbered(bytes, 7).length;
+    checkGraphWire(bytes);
   } catch (error) {
     const reason = error instanceof Error ? error.message : String(error);
     throw new ModelFormatError(
@@ -135,6 +136,22 @@ function decodeModel(file: string, bytes: Uint8Array): onnx.ModelProto {
     );
   }
   return model;
+}
+
+/**
+ * Walks the wire structure of the graph, its nodes and its initializers, which the writer edits
+ * field by field, so that damage protobufjs decoding tolerates is reported at open, not at save.
+ */
+function checkGraphWire(bytes: Uint8Array): void {
+  const nodeField = 1;
+  const initializerField = 5;
+  for (const graph of fieldsNumbered(bytes, 7)) {
+    const payload = payloadOf(bytes, graph);
+    for (const entry of listFields(payload)) {
+      const isMessage = entry.field === nodeField || entry.field === initializerField;
+      if (isMessage && entry.wireType === lengthDelimited) listFields(payloadOf(payload, entry));
+    }
+  }
 }
 
 function defaultOpset(model: onnx.ModelProto): number {

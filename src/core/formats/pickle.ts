@@ -470,7 +470,10 @@ class Unpickler {
   private textInt(text: string): number | bigint | boolean {
     if (text === '00') return false;
     if (text === '01') return true;
-    const value = BigInt(text);
+    // Protocol 0 writes ints as decimal text; LONG adds a trailing L.
+    const digits = /^\s*([+-]?\d+)L?\s*$/.exec(text);
+    if (!digits) throw new PickleError(`invalid integer text ${JSON.stringify(text.slice(0, 40))}`);
+    const value = BigInt(digits[1]);
     return Number.isSafeInteger(Number(value)) ? Number(value) : value;
   }
 
@@ -489,9 +492,11 @@ const opcodeNamesReverse = Object.fromEntries(
 
 /** Decodes Python's raw-unicode-escape: latin-1 text with `\uXXXX` and `\UXXXXXXXX` escapes. */
 function rawUnicodeEscape(text: string): string {
-  return text.replace(/\\u([0-9a-fA-F]{4})|\\U([0-9a-fA-F]{8})/g, (_, short, long) =>
-    String.fromCodePoint(Number.parseInt(short ?? long, 16)),
-  );
+  return text.replace(/\\u([0-9a-fA-F]{4})|\\U([0-9a-fA-F]{8})/g, (_, short, long) => {
+    const codePoint = Number.parseInt(short ?? long, 16);
+    if (codePoint > 0x10ffff) throw new PickleError(`invalid character escape \\U${long}`);
+    return String.fromCodePoint(codePoint);
+  });
 }
 
 function dictKey(value: PickleValue): PickleKey {
