@@ -33,7 +33,7 @@ export function noWorse(metric: keyof Metrics, auto: number, magnitude: number):
 async function runCase(entry: AutoCase): Promise<Row[]> {
   const result = await runCli([
     'compare', entry.model, ...entry.args, '--methods', 'magnitude,auto', '--sparsities', sparsities.join(','), '--json', '--quiet',
-  ]);
+  ], { timeoutMs: 3_600_000 });
   if (result.code !== 0) throw new Error(`${entry.name}: ${result.stderr.trim()}`);
   const report: CompareReport = JSON.parse(result.stdout);
   return sparsities.map((sparsity, index) => {
