@@ -210,8 +210,8 @@ export async function runPrune(request: PruneRequest, settings: PruneJobSettings
     signal: task.signal,
     onProgress: subProgress(task.onProgress, auto ? 0.6 : 0, 0.85),
   });
-  const before = data ? await evaluateNetwork(loaded.network, loaded.network, data.evaluation, task) : null;
-  const after = data ? await evaluateNetwork(outcome.network, loaded.network, data.evaluation, task) : null;
+  const before = data ? await evaluateNetwork(loaded.network, loaded.network, data.evaluation, { signal: task.signal }) : null;
+  const after = data ? await evaluateNetwork(outcome.network, loaded.network, data.evaluation, { signal: task.signal }) : null;
   task.onProgress?.({ fraction: 0.9, message: `writing ${path.basename(output)}` });
   const saved = await loaded.save(outcome.network, output, task);
   task.onProgress?.({ fraction: 1, message: 'done' });
@@ -297,7 +297,7 @@ export async function runSensitivity(
   const { calibration, evaluation } = await prepareData(loaded.network, request, task);
   const scores = (await scoreNetwork(loaded.network, calibration, settings, task)).layers;
   const dense = denseLayers(loaded.network);
-  const base = await evaluateNetwork(loaded.network, loaded.network, evaluation, task);
+  const base = await evaluateNetwork(loaded.network, loaded.network, evaluation, { signal: task.signal });
   const layers: SensitivityReport['layers'] = [];
   let done = 0;
   for (const layer of dense) {
@@ -313,7 +313,7 @@ export async function runSensitivity(
         layerSparsity: Object.fromEntries(dense.map((other) => [other.name, other === layer ? sparsity : 0])),
       };
       const outcome = await pruneNetwork(loaded.network, calibration, prune, loaded, { signal: task.signal }, scores);
-      values.push((await evaluateNetwork(outcome.network, loaded.network, evaluation, task)).metrics);
+      values.push((await evaluateNetwork(outcome.network, loaded.network, evaluation, { signal: task.signal })).metrics);
       done++;
       task.onProgress?.({
         fraction: done / (dense.length * settings.sparsities.length),
@@ -369,7 +369,7 @@ export async function runCompare(
   const backend: BackendInfo = await initBackend(task.backend);
   const loaded = await loadModel(request, task);
   const { calibration, evaluation } = await prepareData(loaded.network, request, task);
-  const original = await evaluateNetwork(loaded.network, loaded.network, evaluation, task);
+  const original = await evaluateNetwork(loaded.network, loaded.network, evaluation, { signal: task.signal });
   const runs = options.entries.length * options.sparsities.length;
   const methods: CompareReport['methods'] = [];
   let done = 0;
@@ -381,7 +381,7 @@ export async function runCompare(
       const settings: PruneSettings = { ...options, method: entry.method, steps: entry.steps, sparsity };
       const progress = subProgress(task.onProgress, done / runs, (done + 1) / runs);
       const outcome = await pruneNetwork(loaded.network, calibration, settings, loaded, { signal: task.signal, onProgress: progress }, oneShotScores);
-      results.push((await evaluateNetwork(outcome.network, loaded.network, evaluation, task)).metrics);
+      results.push((await evaluateNetwork(outcome.network, loaded.network, evaluation, { signal: task.signal })).metrics);
       done++;
     }
     const name = entry.method === 'ecp' ? `ecp (${entry.steps === 1 ? 'one-shot' : `${entry.steps} steps`})` : entry.method;
@@ -414,7 +414,7 @@ async function compareAuto(
     const choice = await chooseMethod(loaded.network, calibration, base, loaded, autoOptions(base), { signal: task.signal });
     const winner = { ...base, method: choice.winner.method, steps: choice.winner.steps, scope: choice.winner.scope };
     const outcome = await pruneNetwork(loaded.network, calibration, winner, loaded, { signal: task.signal });
-    const metrics = (await evaluateNetwork(outcome.network, loaded.network, evaluation, task)).metrics;
+    const metrics = (await evaluateNetwork(outcome.network, loaded.network, evaluation, { signal: task.signal })).metrics;
     results.push({ sparsity, winner: choice.choice.winner, metrics, choice: choice.choice });
   }
   return results;
