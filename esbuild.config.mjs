@@ -11,6 +11,8 @@ const nodeEntries = {
   cli: 'src/cli/main.ts',
   extension: 'src/extension/extension.ts',
   worker: 'src/extension/worker.ts',
+  // The second statistics thread; parallel.ts looks for it beside the bundle.
+  'statistics-worker': 'src/core/compute/statistics-worker.ts',
 };
 
 const shared = {

@@ -10,6 +10,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../src/core/compute/backend';
 import { evaluateNetwork } from '../src/core/compute/evaluate';
 import { pruneNetwork } from '../src/core/compute/prune';
+import { parallelStatistics, splitsAcrossThreads } from '../src/core/compute/parallel';
 import { Runtime } from '../src/core/compute/runtime';
 import { computeScores } from '../src/core/compute/scores';
 import { collectStatistics } from '../src/core/compute/statistics';
@@ -28,6 +29,7 @@ export interface CaseResult {
   samples: number;
   params: number;
   backend: string;
+  /** Threads of the ECP statistics: 2 when a worker thread takes half of the samples. */
   threads: number;
   simd: boolean;
   seconds: Record<string, number>;
@@ -137,7 +139,13 @@ export async function runCase(name: string, samples: number, withReference: bool
   const { network, data, loaded } = await timed(seconds, 'load', () => loadCase(name, samples));
   const runtime = new Runtime(network);
   const needs = { sensitivity: true, inputNorms: false, lossGradient: false };
-  const options = { reference: 'logits' as const, batchSize, seed: 0, onProgress: sampleMemory };
+  const options = { reference: 'logits' as const, batchSize, seed: 0, onProgress: sampleMemory, parallel: parallelStatistics };
+  const threads = splitsAcrossThreads(runtime, data, needs, options) ? 2 : 1;
+  if (threads > 1) {
+    // Starts the worker thread outside the timing, as the reference is warmed up too.
+    const warmup = { ...data, samples: 8 * batchSize };
+    await timed(seconds, 'warmup', () => collectStatistics(runtime, warmup, needs, options));
+  }
   const statistics = await timed(seconds, 'ecp', () => collectStatistics(runtime, data, needs, options));
   await timed(seconds, 'scores', async () => computeScores('ecp', denseLayers(network), statistics, 0, true));
   runtime.dispose();
@@ -148,7 +156,7 @@ export async function runCase(name: string, samples: number, withReference: bool
     samples: data.samples,
     params: denseLayers(network).reduce((sum, layer) => sum + layer.kernel.length, 0),
     backend: backend.name,
-    threads: backend.threads,
+    threads,
     simd: backend.simd ?? false,
     seconds,
     ecpGflops: flops / 1e9,
@@ -162,7 +170,7 @@ export async function runCase(name: string, samples: number, withReference: bool
   };
   if (name !== 'mlp50m') await pruneAndEvaluate(result, network, data, loaded);
   if (withReference) {
-    result.reference = runReference(runtime.plan, data, Math.max(1, backend.threads), batchSize);
+    result.reference = runReference(runtime.plan, data, threads, batchSize);
     if ('seconds' in result.reference) result.ratio = seconds.ecp / result.reference.seconds;
   }
   result.peakRssMB = process.resourceUsage().maxRSS / 1024;

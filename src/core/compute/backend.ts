@@ -23,6 +23,11 @@ export interface BackendInfo {
 let current: Promise<BackendInfo> | undefined;
 let currentPreference: BackendPreference | undefined;
 
+/** Returns the preference the backend was last initialized with, for worker threads. */
+export function currentBackendPreference(): BackendPreference {
+  return currentPreference ?? 'auto';
+}
+
 /** Initializes the backend once per preference and returns what runs. */
 export function initBackend(preference: BackendPreference = 'auto'): Promise<BackendInfo> {
   if (!current || currentPreference !== preference) {

@@ -9,6 +9,7 @@ import { UsageError } from '../errors';
 import { cloneNetwork, denseLayers, isRunnable, type DenseLayer, type Network } from '../model';
 import { subProgress, throwIfCancelled, type TaskOptions } from '../progress';
 import type { MethodName, PruneSettings, ScoreSettings } from '../reports';
+import { parallelStatistics } from './parallel';
 import { Runtime } from './runtime';
 import { computeScores, statisticsNeeds, type LayerScores } from './scores';
 import { layerCaps, selectGlobal, selectPerLayer, type SelectionLayer } from './selection';
@@ -39,6 +40,7 @@ export async function scoreNetwork(
       seed: settings.seed,
       signal: task.signal,
       onProgress: task.onProgress,
+      parallel: parallelStatistics,
     });
     const notes: string[] = [];
     if (statistics.probes) {

@@ -19,23 +19,47 @@ export type SensitivityVisitor = (layer: number, batch: number, s: Float32Array,
  */
 const cancellationRatio = 100;
 
+/** Float64 sums of the pairs of one layer being refined, around each pair's first-pass mean. */
+export interface RefinementSums {
+  index: Uint32Array;
+  mean: Float64Array;
+  weight: Float64Array;
+  first: Float64Array;
+  second: Float64Array;
+}
+
 /** Finds the badly cancelled pairs of every layer and, if any, replays the data to refine them. */
 export async function refineCancelledPairs(
   layers: LayerStatistics[],
   replay: (visit: SensitivityVisitor, refining: boolean[]) => Promise<void>,
   signal: AbortSignal | undefined,
 ): Promise<void> {
+  const sums = planRefinement(layers);
+  if (!sums) return;
+  await replay(refinementVisitor(layers, sums), sums.map(({ index }) => index.length > 0));
+  await checkpoint(signal);
+  finishRefinement(layers, sums);
+}
+
+/** Returns empty sums for the badly cancelled pairs of every layer, or null when there are none. */
+export function planRefinement(layers: LayerStatistics[]): RefinementSums[] | null {
   const selected = layers.map(findCancelledPairs);
-  if (selected.every((index) => index.length === 0)) return;
-  const sums = selected.map((index) => ({
+  if (selected.every((index) => index.length === 0)) return null;
+  return selected.map((index) => ({
     index,
     mean: meansOf(layers, selected, index),
     weight: new Float64Array(index.length),
     first: new Float64Array(index.length),
     second: new Float64Array(index.length),
   }));
-  const refining = selected.map((index) => index.length > 0);
-  await replay((layer, batch, s, a) => {
+}
+
+/** Returns a visitor that adds each batch's terms to `sums`. */
+export function refinementVisitor(
+  layers: readonly { units: number; inputs: number }[],
+  sums: RefinementSums[],
+): SensitivityVisitor {
+  return (layer, batch, s, a) => {
     const { index, mean, weight, first, second } = sums[layer];
     const { units, inputs } = layers[layer];
     for (let p = 0; p < index.length; p++) {
@@ -55,8 +79,22 @@ export async function refineCancelledPairs(
       first[p] += f;
       second[p] += q;
     }
-  }, refining);
-  await checkpoint(signal);
+  };
+}
+
+/** Adds sums computed on other samples (another worker's) to `target`. */
+export function addRefinementSums(target: RefinementSums[], other: RefinementSums[]): void {
+  target.forEach((sums, layer) => {
+    for (let p = 0; p < sums.index.length; p++) {
+      sums.weight[p] += other[layer].weight[p];
+      sums.first[p] += other[layer].first[p];
+      sums.second[p] += other[layer].second[p];
+    }
+  });
+}
+
+/** Stores the refined spread and mean of every pair in `layers`. */
+export function finishRefinement(layers: LayerStatistics[], sums: RefinementSums[]): void {
   sums.forEach(({ index, mean, weight, first, second }, layer) => {
     if (index.length === 0) return;
     const spread = new Float64Array(index.length);

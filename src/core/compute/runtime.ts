@@ -36,7 +36,7 @@ export class Runtime {
   readonly plan: Plan;
   private readonly weights: StageWeights[];
 
-  constructor(network: Network) {
+  constructor(readonly network: Network) {
     this.plan = compilePlan(network);
     this.weights = this.plan.stages.map(({ layer }) => {
       const kernel = tf.tensor2d(layer.kernel, [layer.units, layer.inputs]);

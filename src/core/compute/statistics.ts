@@ -8,6 +8,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { Dataset } from '../data/types';
+import { CancelledError } from '../errors';
 import { checkpoint, type TaskOptions } from '../progress';
 import type { ReferenceOutput } from '../reports';
 import { autodiffSensitivities } from './autodiff';
@@ -71,6 +72,16 @@ export interface StatisticsOptions extends TaskOptions {
    * backward pass through the dense chain; `autodiff` takes one `tf.grads` pass per probe.
    */
   sensitivityMethod?: SensitivityMethod;
+  /**
+   * Splits the work across threads when it returns statistics; when it returns undefined, the
+   * statistics are collected on this thread (see parallel.ts).
+   */
+  parallel?: (
+    runtime: Runtime,
+    dataset: Dataset,
+    needs: StatisticsNeeds,
+    options: StatisticsOptions,
+  ) => Promise<NetworkStatistics> | undefined;
   /** Bytes of `s` and layer inputs kept for the refinement instead of a second pass. */
   cacheBytes?: number;
   reference: ReferenceOutput;
@@ -89,38 +100,91 @@ export async function collectStatistics(
   needs: StatisticsNeeds,
   options: StatisticsOptions,
 ): Promise<NetworkStatistics> {
-  const layers = runtime.plan.stages.map(({ layer }) => emptyStatistics(layer.units, layer.inputs, needs));
-  const outputs = runtime.outputSize;
-  const maxExact = options.maxExactOutputs ?? defaultMaxExactOutputs;
-  const probeCount = outputs > maxExact ? maxExact : outputs;
-  const probes = new ProbeBlocks(tf.tidy(() => makeProbes(outputs, probeCount, options.seed)));
-  const batchSize = chooseBatchSize(runtime, probeCount, options.batchSize);
-  const cache = needs.sensitivity ? createCache(runtime, dataset, options.cacheBytes) : null;
+  const parallel = options.parallel?.(runtime, dataset, needs, options);
+  if (parallel) {
+    try {
+      return await parallel;
+    } catch (error) {
+      // A failed worker thread costs only speed: the statistics are collected here instead.
+      if (error instanceof CancelledError || options.signal?.aborted) throw error;
+    }
+  }
+  const pass = new StatisticsPass(runtime, dataset, needs, options);
   try {
-    for (let start = 0; start < dataset.samples; start += batchSize) {
-      const end = Math.min(dataset.samples, start + batchSize);
-      tf.tidy(() => accumulateBatch(runtime, dataset, { start, end }, probes, needs, options, layers, cache));
+    await pass.accumulate();
+    if (needs.sensitivity) await refineCancelledPairs(pass.layers, (visit, refining) => pass.replay(visit, refining), options.signal);
+    return pass.result();
+  } finally {
+    pass.dispose();
+  }
+}
+
+/**
+ * The statistics of one dataset, kept open after the batches for the refinement; a worker runs
+ * one on its share of the samples. Call `dispose` when done.
+ */
+export class StatisticsPass {
+  readonly layers: LayerStatistics[];
+  readonly batchSize: number;
+  private readonly probes: ProbeBlocks;
+  private readonly cache: SensitivityCache | null;
+  private readonly shiftsGiven: boolean;
+
+  /** `shifts`, when given, replace the shifts taken from the first batch (a worker's share). */
+  constructor(
+    private readonly runtime: Runtime,
+    private readonly dataset: Dataset,
+    private readonly needs: StatisticsNeeds,
+    private readonly options: StatisticsOptions,
+    shifts?: Float64Array[],
+  ) {
+    this.layers = runtime.plan.stages.map(({ layer }) => emptyStatistics(layer.units, layer.inputs, needs));
+    shifts?.forEach((shift, index) => this.layers[index].shift.set(shift));
+    this.shiftsGiven = shifts !== undefined;
+    const outputs = runtime.outputSize;
+    const probeCount = Math.min(outputs, options.maxExactOutputs ?? defaultMaxExactOutputs);
+    this.probes = new ProbeBlocks(tf.tidy(() => makeProbes(outputs, probeCount, options.seed)));
+    this.batchSize = chooseBatchSize(runtime, probeCount, options.batchSize);
+    this.cache = needs.sensitivity ? createCache(runtime, dataset, options.cacheBytes) : null;
+  }
+
+  /** Adds every batch of the dataset. */
+  async accumulate(): Promise<void> {
+    const { dataset, options } = this;
+    for (let start = 0; start < dataset.samples; start += this.batchSize) {
+      const end = Math.min(dataset.samples, start + this.batchSize);
+      const firstBatch = start === 0 && !this.shiftsGiven;
+      tf.tidy(() => accumulateBatch(this.runtime, dataset, { start, end, firstBatch }, this.probes, this.needs, options, this.layers, this.cache));
       options.onProgress?.({
         fraction: end / dataset.samples,
         message: `statistics: ${end} of ${dataset.samples} samples`,
       });
       await checkpoint(options.signal);
     }
-    if (needs.sensitivity) {
-      const replay = (visit: SensitivityVisitor, refining: boolean[]) =>
-        cache
-          ? cache.replay(visit, refining)
-          : replayBatches(runtime, dataset, probes, { ...options, batchSize }, refining, visit);
-      await refineCancelledPairs(layers, replay, options.signal);
-    }
-  } finally {
-    probes.dispose();
   }
-  return {
-    samples: dataset.samples,
-    layers,
-    probes: probeCount < outputs ? { count: probeCount, seed: options.seed } : undefined,
-  };
+
+  /** Hands the `s` and inputs of the layers being refined to `visit`, from memory or by running again. */
+  replay(visit: SensitivityVisitor, refining: boolean[]): Promise<void> {
+    if (this.cache) return this.cache.replay(visit, refining);
+    const options = { ...this.options, batchSize: this.batchSize };
+    return replayBatches(this.runtime, this.dataset, this.probes, options, refining, visit);
+  }
+
+  /** Returns the statistics collected so far. */
+  result(): NetworkStatistics {
+    const outputs = this.runtime.outputSize;
+    const count = this.probes.count;
+    return {
+      samples: this.dataset.samples,
+      layers: this.layers,
+      probes: count < outputs ? { count, seed: this.options.seed } : undefined,
+    };
+  }
+
+  /** Releases the probe tensors. */
+  dispose(): void {
+    this.probes.dispose();
+  }
 }
 
 /**
@@ -281,7 +345,7 @@ function createCache(runtime: Runtime, dataset: Dataset, budget: number | undefi
 function accumulateBatch(
   runtime: Runtime,
   dataset: Dataset,
-  { start, end }: { start: number; end: number },
+  { start, end, firstBatch }: { start: number; end: number; firstBatch: boolean },
   probes: ProbeBlocks,
   needs: StatisticsNeeds,
   options: StatisticsOptions,
@@ -294,7 +358,7 @@ function accumulateBatch(
     forEachSensitivity(runtime, x, trace, probes, options, 0, (index, s) => {
       const a = trace.inputs[index];
       cache?.store(index, start, s.dataSync() as Float32Array, () => a.dataSync() as Float32Array);
-      addSensitivitySums(layers[index], s, a, start === 0);
+      addSensitivitySums(layers[index], s, a, firstBatch);
       s.dispose();
     });
   }
