@@ -79,8 +79,8 @@ async function pruneFromExplorer(page, name) {
   await page.keyboard.press('Enter');
 }
 
-/** Drives the workbench without the test driver, so notifications show as a user sees them. */
-async function userScenario(host, scratch) {
+/** Creates the workspace of the user scenario: two models, each with a complete recipe. */
+function prepareUserWorkspace(scratch) {
   const workspace = path.join(scratch, 'ui-workspace');
   fs.mkdirSync(workspace);
   const mnist = path.join(corpus, 'data', 'mnist-test');
@@ -108,6 +108,42 @@ async function userScenario(host, scratch) {
       std: [0.8253, 0.4344, 1.7594, 0.7597],
     },
   });
+  return workspace;
+}
+
+/** Starts a prune of the MNIST model and presses Cancel on its progress notification. */
+async function cancelFromNotification(page, workspace) {
+  await pruneFromExplorer(page, 'mnist_mlp.h5');
+  const progress = page.locator('.notification-toast', { hasText: 'Pruning mnist_mlp.h5 to 90%' });
+  await progress.waitFor({ timeout: 60_000 });
+  await page.locator('.notification-toast', { hasText: /\d+% / }).waitFor({ timeout: 60_000 });
+  await page.screenshot({ path: path.join(screenshots, 'progress.png') });
+  await progress.locator('.monaco-button', { hasText: 'Cancel' }).click();
+  await progress.waitFor({ state: 'detached', timeout: 5_000 });
+  const leftovers = fs
+    .readdirSync(workspace)
+    .filter((name) => name.startsWith('mnist_mlp.pruned') || name.endsWith('.tmp'));
+  assert.deepEqual(leftovers, [], 'Cancel left files behind');
+  log('Cancel on the progress notification left no file');
+}
+
+/** Prunes the iris model and opens the report from the result notification. */
+async function pruneAndOpenReport(page, workspace) {
+  await pruneFromExplorer(page, 'iris_model.h5');
+  const result = page.locator('.notification-toast', { hasText: 'Pruned to 90%' });
+  await result.waitFor({ timeout: 120_000 });
+  await page.screenshot({ path: path.join(screenshots, 'result.png') });
+  assert.ok(fs.existsSync(path.join(workspace, 'iris_model.pruned-90.h5')), 'no pruned file');
+  await result.locator('.monaco-button', { hasText: 'Open Report' }).click();
+  const tab = page.locator('.tab', { hasText: 'iris_model.pruned-90.report.md' });
+  await tab.waitFor({ timeout: 30_000 });
+  await page.screenshot({ path: path.join(screenshots, 'report.png') });
+  log('the result notification opened the report');
+}
+
+/** Drives the workbench without the test driver, so notifications show as a user sees them. */
+async function userScenario(host, scratch) {
+  const workspace = prepareUserWorkspace(scratch);
   fs.mkdirSync(screenshots, { recursive: true });
   const server = await startServer(host, scratch, { smokeDriver: false });
   const browser = await launchBrowser(scratch);
@@ -115,33 +151,8 @@ async function userScenario(host, scratch) {
   try {
     await page.goto(`${server.origin}/?folder=${encodeURIComponent(workspace)}`);
     await page.locator('.monaco-workbench').waitFor({ timeout: 90_000 });
-
-    await pruneFromExplorer(page, 'mnist_mlp.h5');
-    const progress = page.locator('.notification-toast', {
-      hasText: 'Pruning mnist_mlp.h5 to 90%',
-    });
-    await progress.waitFor({ timeout: 60_000 });
-    await page.locator('.notification-toast', { hasText: /\d+% / }).waitFor({ timeout: 60_000 });
-    await page.screenshot({ path: path.join(screenshots, 'progress.png') });
-    await progress.locator('.monaco-button', { hasText: 'Cancel' }).click();
-    await progress.waitFor({ state: 'detached', timeout: 5_000 });
-    const leftovers = fs
-      .readdirSync(workspace)
-      .filter((name) => name.startsWith('mnist_mlp.pruned') || name.endsWith('.tmp'));
-    assert.deepEqual(leftovers, [], 'Cancel left files behind');
-    log('Cancel on the progress notification left no file');
-
-    await pruneFromExplorer(page, 'iris_model.h5');
-    const result = page.locator('.notification-toast', { hasText: 'Pruned to 90%' });
-    await result.waitFor({ timeout: 120_000 });
-    await page.screenshot({ path: path.join(screenshots, 'result.png') });
-    assert.ok(fs.existsSync(path.join(workspace, 'iris_model.pruned-90.h5')), 'no pruned file');
-    await result.locator('.monaco-button', { hasText: 'Open Report' }).click();
-    await page
-      .locator('.tab', { hasText: 'iris_model.pruned-90.report.md' })
-      .waitFor({ timeout: 30_000 });
-    await page.screenshot({ path: path.join(screenshots, 'report.png') });
-    log('the result notification opened the report');
+    await cancelFromNotification(page, workspace);
+    await pruneAndOpenReport(page, workspace);
   } catch (error) {
     await page.screenshot({ path: path.join(screenshots, 'failure.png') }).catch(() => {});
     throw error;

@@ -53,51 +53,58 @@ export function parseRecipe(
       `is not valid JSON (${(error as Error).message}); fix or delete the file.`,
     );
   }
-  if (!isObject(raw))
+  if (!isObject(raw)) {
     throw new PruneLensError(recipeFile, 'must contain a JSON object; fix or delete the file.');
-  const recipe: Recipe = { version: 1 };
-  const folder = path.dirname(recipeFile);
+  }
   const fail = (message: string): never => {
     throw new PruneLensError(recipeFile, `${message}; fix or delete the file.`);
   };
+  const folder = path.dirname(recipeFile);
+  const recipe: Recipe = { version: 1 };
   if (raw.data !== undefined) recipe.data = parseData(raw.data, folder, 'data', fail);
-  if (raw.evalData !== undefined)
+  if (raw.evalData !== undefined) {
     recipe.evalData = parseData(raw.evalData, folder, 'evalData', fail);
-  if (raw.method !== undefined) {
-    if (typeof raw.method !== 'string' || !methods.includes(raw.method)) {
-      fail(`"method" is ${JSON.stringify(raw.method)}, expected one of ${methods.join(', ')}`);
-    }
-    recipe.method = raw.method as PruneMethod;
   }
-  if (raw.sparsity !== undefined) {
-    if (typeof raw.sparsity !== 'number' || !(raw.sparsity > 0 && raw.sparsity < 1)) {
-      fail(`"sparsity" is ${JSON.stringify(raw.sparsity)}, expected a number above 0 and below 1`);
-    }
-    recipe.sparsity = raw.sparsity as number;
-  }
-  if (raw.steps !== undefined) {
-    if (!Number.isInteger(raw.steps) || (raw.steps as number) < 1) {
-      fail(`"steps" is ${JSON.stringify(raw.steps)}, expected a whole number of at least 1`);
-    }
-    recipe.steps = raw.steps as number;
-  }
-  if (raw.scope !== undefined) {
-    if (raw.scope !== 'global' && raw.scope !== 'layer') {
-      fail(`"scope" is ${JSON.stringify(raw.scope)}, expected "global" or "layer"`);
-    }
-    recipe.scope = raw.scope as 'global' | 'layer';
-  }
-  if (raw.layerSparsity !== undefined) {
-    if (!isObject(raw.layerSparsity) || !Object.values(raw.layerSparsity).every(isFraction)) {
-      fail('"layerSparsity" must map layer names to numbers between 0 and 1');
-    }
-    recipe.layerSparsity = raw.layerSparsity as Record<string, number>;
-  }
-  if (raw.evalRows !== undefined) {
-    if (!isRange(raw.evalRows)) fail('"evalRows" must be [start, end] with 0 <= start < end');
-    recipe.evalRows = raw.evalRows as [number, number];
+  const checks = settingChecks(methods);
+  for (const [key, check] of Object.entries(checks)) {
+    const value = raw[key];
+    if (value === undefined) continue;
+    const problem = check(value);
+    if (problem) fail(`"${key}" ${problem}`);
+    Object.assign(recipe, { [key]: value });
   }
   return recipe;
+}
+
+/** Returns, per recipe setting, a check that describes an invalid value (or returns undefined). */
+function settingChecks(
+  methods: readonly string[],
+): Record<string, (value: unknown) => string | undefined> {
+  const shown = (value: unknown) => `is ${JSON.stringify(value)}`;
+  return {
+    method: (value) =>
+      typeof value === 'string' && methods.includes(value)
+        ? undefined
+        : `${shown(value)}, expected one of ${methods.join(', ')}`,
+    sparsity: (value) =>
+      typeof value === 'number' && value > 0 && value < 1
+        ? undefined
+        : `${shown(value)}, expected a number above 0 and below 1`,
+    steps: (value) =>
+      Number.isInteger(value) && (value as number) >= 1
+        ? undefined
+        : `${shown(value)}, expected a whole number of at least 1`,
+    scope: (value) =>
+      value === 'global' || value === 'layer'
+        ? undefined
+        : `${shown(value)}, expected "global" or "layer"`,
+    layerSparsity: (value) =>
+      isObject(value) && Object.values(value).every(isFraction)
+        ? undefined
+        : 'must map layer names to numbers between 0 and 1',
+    evalRows: (value) =>
+      isRange(value) ? undefined : 'must be [start, end] with 0 <= start < end',
+  };
 }
 
 function parseData(
