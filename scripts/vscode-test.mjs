@@ -116,9 +116,9 @@ async function main() {
   }
   if (wantsDesktop()) process.exit(await session('desktop-tests', runDesktop));
   let status = await session('extension-tests', runCodeServer);
-  const untrustedWanted =
+  const runUntrusted =
     !args.files || args.files.split(',').some((name) => 'untrusted'.startsWith(name));
-  if (status === 0 && untrustedWanted) {
+  if (status === 0 && runUntrusted) {
     // Second session: the same entry, in a workspace that is not trusted; only untrusted.test runs.
     status = await session('untrusted-tests', runCodeServer, { trust: true, files: 'untrusted' });
   }

@@ -194,7 +194,7 @@ function parsePair(text: string): [number, number] | undefined {
 const headBytes = 256 * 1024;
 
 /**
- * Reads the first bytes of a text file, gunzipping `.gz` files; `complete` tells whether that was
+ * Reads the first bytes of a text file, gunzipping `.gz` files; `complete` is true when that was
  * the whole text. Local files are read partially; other schemes through `vscode.workspace.fs`.
  */
 async function readTextHead(uri: vscode.Uri): Promise<{ text: string; complete: boolean }> {
@@ -216,7 +216,7 @@ async function readTextHead(uri: vscode.Uri): Promise<{ text: string; complete: 
     whole = all.length <= headBytes;
   }
   if (uri.path.endsWith('.gz')) {
-    // A sync flush decodes as much as the partial stream holds instead of failing on its end.
+    // A sync flush decodes what the partial stream contains instead of failing at its cut end.
     const inflated = zlib.gunzipSync(bytes, { finishFlush: zlib.constants.Z_SYNC_FLUSH });
     bytes = inflated.subarray(0, headBytes * 4);
     whole = whole && inflated.length <= headBytes * 4;

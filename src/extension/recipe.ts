@@ -80,24 +80,24 @@ export function parseRecipe(
 function settingChecks(
   methods: readonly string[],
 ): Record<string, (value: unknown) => string | undefined> {
-  const shown = (value: unknown) => `is ${JSON.stringify(value)}`;
+  const quoted = (value: unknown) => `is ${JSON.stringify(value)}`;
   return {
     method: (value) =>
       typeof value === 'string' && methods.includes(value)
         ? undefined
-        : `${shown(value)}, expected one of ${methods.join(', ')}`,
+        : `${quoted(value)}, expected one of ${methods.join(', ')}`,
     sparsity: (value) =>
       typeof value === 'number' && value > 0 && value < 1
         ? undefined
-        : `${shown(value)}, expected a number above 0 and below 1`,
+        : `${quoted(value)}, expected a number above 0 and below 1`,
     steps: (value) =>
       Number.isInteger(value) && (value as number) >= 1
         ? undefined
-        : `${shown(value)}, expected a whole number of at least 1`,
+        : `${quoted(value)}, expected a whole number of at least 1`,
     scope: (value) =>
       value === 'global' || value === 'layer'
         ? undefined
-        : `${shown(value)}, expected "global" or "layer"`,
+        : `${quoted(value)}, expected "global" or "layer"`,
     layerSparsity: (value) =>
       isObject(value) && Object.values(value).every(isFraction)
         ? undefined

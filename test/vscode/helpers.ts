@@ -69,11 +69,11 @@ export function mnistData(samples = 1000) {
 export async function waitFor(
   check: () => boolean,
   timeoutMs: number,
-  what: string,
+  description: string,
 ): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!check()) {
-    if (Date.now() > deadline) assert.fail(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    if (Date.now() > deadline) assert.fail(`timed out after ${timeoutMs} ms waiting for ${description}`);
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
 }
