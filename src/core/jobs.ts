@@ -11,6 +11,7 @@ import { pruneNetwork, scoreNetwork, checkSparsity } from './compute/prune';
 import { loadDataset } from './data';
 import type { DataOptions, Dataset } from './data/types';
 import { DataError, PruneLensError, UsageError } from './errors';
+import { checkFiniteWeights } from './finite';
 import { openModel } from './formats';
 import type { LoadedModel } from './formats/types';
 import { countZeros, denseLayers, isRunnable, layerParams, shapeSize, type Layer, type Network } from './model';
@@ -46,6 +47,13 @@ export function loadModel(request: ModelRequest, task: TaskOptions = {}): Promis
     architecture: request.architecture,
     signal: task.signal,
   });
+}
+
+/** Loads a model for a job that computes: its weights must be finite. */
+async function loadComputable(request: ModelRequest, task: TaskOptions): Promise<LoadedModel> {
+  const loaded = await loadModel(request, task);
+  checkFiniteWeights(loaded);
+  return loaded;
 }
 
 /** `inspect`: the model's layers, parameters and sparsity. */
@@ -148,7 +156,7 @@ export async function runScore(
 ): Promise<ScoreReport> {
   const started = Date.now();
   const backend = await initBackend(task.backend);
-  const loaded = await loadModel(request, task);
+  const loaded = await loadComputable(request, task);
   const dataset = request.data ? await loadDataset(request.data, task) : null;
   if (dataset) checkFeatures(loaded.network, dataset);
   const outcome = await scoreNetwork(loaded.network, dataset, settings, task);
@@ -171,7 +179,7 @@ export async function runScore(
 /** `evaluate`: task metrics of the model on the data. */
 export async function runEvaluate(request: ModelRequest & DataRequest, task: JobOptions = {}): Promise<EvaluateReport> {
   await initBackend(task.backend);
-  const loaded = await loadModel(request, task);
+  const loaded = await loadComputable(request, task);
   const { evaluation, notes } = await prepareData(loaded.network, request, task);
   const result = await evaluateNetwork(loaded.network, null, evaluation, task);
   return { samples: result.samples, metrics: result.metrics, task: result.task, notes };
@@ -190,7 +198,7 @@ export async function runPrune(request: PruneRequest, settings: PruneJobSettings
   const started = Date.now();
   checkSparsity(settings.sparsity, 'sparsity');
   const backend = await initBackend(task.backend);
-  const loaded = await loadModel(request, task);
+  const loaded = await loadComputable(request, task);
   const output = await chooseOutput(loaded, request, settings.sparsity);
   const data = request.data ? await prepareData(loaded.network, request as DataRequest, task) : null;
   let chosen: PruneSettings;
@@ -293,7 +301,7 @@ export async function runSensitivity(
 ): Promise<SensitivityReport> {
   const started = Date.now();
   const backend = await initBackend(task.backend);
-  const loaded = await loadModel(request, task);
+  const loaded = await loadComputable(request, task);
   const { calibration, evaluation } = await prepareData(loaded.network, request, task);
   const scores = (await scoreNetwork(loaded.network, calibration, settings, task)).layers;
   const dense = denseLayers(loaded.network);
@@ -367,7 +375,7 @@ export async function runCompare(
 ): Promise<CompareReport> {
   const started = Date.now();
   const backend: BackendInfo = await initBackend(task.backend);
-  const loaded = await loadModel(request, task);
+  const loaded = await loadComputable(request, task);
   const { calibration, evaluation } = await prepareData(loaded.network, request, task);
   const original = await evaluateNetwork(loaded.network, loaded.network, evaluation, { signal: task.signal });
   const runs = options.entries.length * options.sparsities.length;

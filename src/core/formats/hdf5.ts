@@ -98,6 +98,12 @@ export interface FloatDataset {
 }
 
 /**
+ * Largest dataset read in one piece. h5wasm runs in 32-bit WebAssembly, whose whole memory is at
+ * most 4 GiB, and a read needs the bytes there and a Float32Array copy outside.
+ */
+const maxDatasetBytes = 2 ** 31 - 1;
+
+/**
  * Returns `error` unchanged when it is already a PruneLens error, else a one-line
  * ModelFormatError for an error h5wasm raised on a damaged file (its message is HDF5's
  * multi-line error stack, of which the first reason is kept).
@@ -132,6 +138,14 @@ export async function readFloatDataset(dataset: H5Dataset, file: string): Promis
   const metadata = dataset.metadata;
   const dtype = floatDtypeOf(dataset, file);
   const shape = metadata.shape ?? [];
+  const byteCount = metadata.total_size * metadata.size;
+  if (!(byteCount <= maxDatasetBytes)) {
+    throw new ModelFormatError(
+      file,
+      `dataset ${dataset.path} declares shape [${shape.join(', ')}] (${byteCount} bytes), more than ` +
+        `the ${maxDatasetBytes} bytes h5wasm can read at once; the file is damaged or the layer is too large.`,
+    );
+  }
   let bytes: Uint8Array;
   try {
     bytes = await readRawBytes(dataset);

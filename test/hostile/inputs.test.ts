@@ -1,0 +1,390 @@
+/**
+ * Files of other kinds named as models, absurd declared shapes, paths that leave the model's
+ * folder, hostile pickles and broken data: each gives a one-line PruneLensError naming the file,
+ * through the core API and through the CLI, and the CLI touches nothing outside its sandbox.
+ */
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { gzipSync } from 'node:zlib';
+import { after, describe, it } from 'node:test';
+import { zipSync } from 'fflate';
+import { onnx } from 'onnx-proto';
+import { loadDataset } from '../../src/core/data';
+import { PruneLensError } from '../../src/core/errors';
+import { openModel } from '../../src/core/formats';
+import { runEvaluate } from '../../src/core/jobs';
+import { writeStoredZip } from '../../src/core/formats/torch-zip';
+import { corpusPath } from '../helpers/corpus';
+import { torchZipEntries } from '../unit/formats/pytorch-fixtures';
+import {
+  accessesUnder,
+  copyCorpusFolder,
+  describeCliFailure,
+  hashTree,
+  runCliTraced,
+  temporaryFolder,
+  writesOutside,
+} from './helpers';
+
+const work = temporaryFolder('inputs');
+after(() => fs.rmSync(work, { recursive: true, force: true }));
+
+let sandboxCount = 0;
+
+/** A sandbox with a model folder and an `outside` folder holding a file nothing may read. */
+function sandbox(): { model: string; outside: string; secret: string } {
+  const root = path.join(work, `sandbox-${sandboxCount++}`);
+  const model = path.join(root, 'model');
+  const outside = path.join(root, 'outside');
+  fs.mkdirSync(model, { recursive: true });
+  fs.mkdirSync(outside);
+  const secret = path.join(outside, 'secret.bin');
+  fs.writeFileSync(secret, new Uint8Array(4096));
+  return { model, outside, secret };
+}
+
+/** Asserts a one-line PruneLensError that names `file`. */
+async function assertRejected(run: () => Promise<unknown>, file: string, pattern?: RegExp): Promise<string> {
+  const started = Date.now();
+  let caught: unknown;
+  try {
+    await run();
+  } catch (error) {
+    caught = error;
+  }
+  assert.ok(caught instanceof PruneLensError, `expected a PruneLensError for ${file}, got ${String(caught)}`);
+  assert.doesNotMatch(caught.message, /\n/);
+  assert.ok(caught.message.includes(path.basename(file)), `message does not name ${file}: ${caught.message}`);
+  if (pattern) assert.match(caught.message, pattern);
+  assert.ok(Date.now() - started < 10_000, 'took more than 10 s');
+  return caught.message;
+}
+
+/** Runs `inspect` on `file` under strace and checks the CLI contract and the sandbox. */
+async function assertCliRejects(file: string, allowed: string[], outside?: string, args: string[] = []): Promise<void> {
+  const run = await runCliTraced(['inspect', file, ...args]);
+  assert.equal(describeCliFailure(run), null, run.stderr);
+  assert.ok(run.stderr.includes(path.basename(file)), run.stderr);
+  assert.deepEqual(writesOutside(run.accesses, allowed), []);
+  if (outside) assert.deepEqual(accessesUnder(run.accesses, outside), []);
+}
+
+const png = new Uint8Array([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 13, 0x49, 0x48, 0x44, 0x52]);
+const otherKinds: { kind: string; bytes: Uint8Array }[] = [
+  { kind: 'CSV', bytes: new TextEncoder().encode('a,b,label\n1,2,0\n3,4,1\n') },
+  { kind: 'PNG', bytes: png },
+  { kind: 'gzip', bytes: gzipSync(Buffer.from('hello')) },
+  { kind: 'zip', bytes: zipSync({ 'readme.txt': new TextEncoder().encode('not a model') }) },
+  { kind: 'JSON', bytes: new TextEncoder().encode('{"name": "not a model"}') },
+  { kind: 'empty file', bytes: new Uint8Array(0) },
+  { kind: 'random bytes', bytes: Uint8Array.from({ length: 4096 }, (_, i) => (i * 2654435761) >>> 24) },
+];
+const modelNames = ['model.h5', 'model.keras', 'model.json', 'model.onnx', 'model.safetensors', 'model.pt', 'model.pth'];
+
+describe('other files named as models', () => {
+  for (const { kind, bytes } of otherKinds) {
+    it(`rejects ${kind} under model names`, async () => {
+      const folder = path.join(work, `kind-${kind.replace(/\W/g, '')}`);
+      fs.mkdirSync(folder, { recursive: true });
+      for (const name of modelNames) {
+        const file = path.join(folder, name);
+        fs.writeFileSync(file, bytes);
+        await assertRejected(() => openModel(file), file);
+      }
+    });
+  }
+
+  it('rejects a folder named as a model', async () => {
+    const folder = path.join(work, 'folder.h5');
+    fs.mkdirSync(folder, { recursive: true });
+    await assertRejected(() => openModel(folder), folder, /folder/);
+  });
+
+  it('rejects a missing file', async () => {
+    const file = path.join(work, 'missing.onnx');
+    await assertRejected(() => openModel(file), file, /not found/);
+  });
+
+  it('rejects other kinds through the CLI', async () => {
+    const box = sandbox();
+    for (const { kind, bytes } of otherKinds.slice(0, 3)) {
+      const file = path.join(box.model, `${kind.replace(/\W/g, '')}.onnx`);
+      fs.writeFileSync(file, bytes);
+      await assertCliRejects(file, [box.model], box.outside);
+    }
+  });
+});
+
+/** Writes a safetensors file with the given header object and data bytes. */
+function safetensors(header: object, data: Uint8Array): Uint8Array {
+  const json = new TextEncoder().encode(JSON.stringify(header));
+  const out = new Uint8Array(8 + json.length + data.length);
+  new DataView(out.buffer).setBigUint64(0, BigInt(json.length), true);
+  out.set(json, 8);
+  out.set(data, 8 + json.length);
+  return out;
+}
+
+function npyWithShape(shape: string): Uint8Array {
+  let header = `{'descr': '<f4', 'fortran_order': False, 'shape': ${shape}, }`;
+  header += ' '.repeat(128 - 10 - 1 - header.length) + '\n';
+  const prefix = new Uint8Array([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59, 1, 0, header.length, 0]);
+  return new Uint8Array([...prefix, ...new TextEncoder().encode(header), ...new Uint8Array(16)]);
+}
+
+function onnxWithDims(dims: number[]): Uint8Array {
+  const model = onnx.ModelProto.create({
+    irVersion: 8,
+    opsetImport: [{ domain: '', version: 13 }],
+    graph: {
+      name: 'g',
+      node: [{ opType: 'Gemm', input: ['x', 'W'], output: ['y'], attribute: [{ name: 'transB', type: 2, i: 1 }] }],
+      initializer: [{ name: 'W', dims, dataType: 1, rawData: new Uint8Array(24) }],
+      input: [{ name: 'x', type: { tensorType: { elemType: 1, shape: { dim: [{ dimValue: 1 }, { dimValue: 3 }] } } } }],
+      output: [{ name: 'y', type: { tensorType: { elemType: 1, shape: { dim: [{ dimValue: 1 }, { dimValue: 2 }] } } } }],
+    },
+  });
+  return onnx.ModelProto.encode(model).finish();
+}
+
+describe('absurd declared shapes', () => {
+  const huge = 1_000_000_000;
+
+  it('rejects a huge safetensors shape', async () => {
+    const file = path.join(work, 'huge.safetensors');
+    fs.writeFileSync(file, safetensors({ w: { dtype: 'F32', shape: [huge, huge], data_offsets: [0, 16] } }, new Uint8Array(16)));
+    await assertRejected(() => openModel(file), file);
+  });
+
+  it('rejects a huge ONNX initializer', async () => {
+    const file = path.join(work, 'huge.onnx');
+    fs.writeFileSync(file, onnxWithDims([huge, huge]));
+    await assertRejected(() => openModel(file), file);
+  });
+
+  it('rejects a huge npy shape', async () => {
+    const file = path.join(work, 'huge.npy');
+    fs.writeFileSync(file, npyWithShape('(100000000000,)'));
+    await assertRejected(() => loadDataset({ data: file }), file);
+  });
+
+  it('rejects huge IDX dimensions', async () => {
+    const file = path.join(work, 'huge.idx3-ubyte');
+    const header = Buffer.alloc(16);
+    header.set([0, 0, 8, 3]);
+    header.writeUInt32BE(0xffffffff, 4);
+    header.writeUInt32BE(0xffffffff, 8);
+    header.writeUInt32BE(1, 12);
+    fs.writeFileSync(file, Buffer.concat([header, Buffer.alloc(16)]));
+    await assertRejected(() => loadDataset({ data: file }), file);
+  });
+
+  it('rejects a huge HDF5 kernel', { skip: !fs.existsSync('/usr/bin/python3') && 'no python3' }, async () => {
+    const file = path.join(work, 'huge.h5');
+    const script = `
+import h5py, json, sys
+cfg = {"class_name": "Sequential", "config": {"name": "s", "layers": [
+  {"class_name": "InputLayer", "config": {"batch_input_shape": [None, 200000], "dtype": "float32", "name": "in"}},
+  {"class_name": "Dense", "config": {"name": "dense", "units": 200000, "activation": "relu", "use_bias": True}}]}}
+with h5py.File(sys.argv[1], 'w') as f:
+    f.attrs['model_config'] = json.dumps(cfg)
+    g = f.create_group('model_weights'); g.attrs['layer_names'] = [b'dense']
+    d = g.create_group('dense'); d.attrs['weight_names'] = [b'dense/kernel:0', b'dense/bias:0']
+    d.create_dataset('dense/kernel:0', shape=(200000, 200000), dtype='f4', chunks=(1000, 1000))
+    d.create_dataset('dense/bias:0', shape=(200000,), dtype='f4')
+`;
+    const { spawnSync } = await import('node:child_process');
+    const made = spawnSync('/usr/bin/python3', ['-c', script, file], { encoding: 'utf8' });
+    if (made.status !== 0) return;
+    await assertRejected(() => openModel(file), file, /declares shape \[200000, 200000\]/);
+  });
+});
+
+/** A copy of the ml5 TF.js model whose manifest lists `paths` for its one weights group. */
+function tfjsWithPaths(folder: string, paths: string[]): string {
+  copyCorpusFolder('tfjs-layers-ml5-muse-eeg', folder);
+  const file = path.join(folder, 'model.json');
+  const model = JSON.parse(fs.readFileSync(file, 'utf8'));
+  model.weightsManifest[0].paths = paths;
+  fs.writeFileSync(file, JSON.stringify(model));
+  return file;
+}
+
+/** A copy of the cartpole ONNX model whose external tensors point at `location`. */
+function onnxWithLocation(folder: string, location: string): string {
+  copyCorpusFolder('onnx-extdata-sb3-dqn-cartpole', folder);
+  const file = path.join(folder, 'model.onnx');
+  const model = onnx.ModelProto.decode(fs.readFileSync(file));
+  for (const tensor of model.graph!.initializer!) {
+    for (const entry of tensor.externalData ?? []) if (entry.key === 'location') entry.value = location;
+  }
+  fs.writeFileSync(file, onnx.ModelProto.encode(model).finish());
+  return file;
+}
+
+describe('paths leaving the model folder', () => {
+  const cases: { name: string; build: (box: ReturnType<typeof sandbox>) => string }[] = [
+    { name: 'TF.js ../ shard path', build: (box) => tfjsWithPaths(box.model, ['../outside/secret.bin']) },
+    { name: 'TF.js absolute shard path', build: (box) => tfjsWithPaths(box.model, [box.secret]) },
+    {
+      name: 'TF.js shard linked outside',
+      build: (box) => {
+        const file = tfjsWithPaths(box.model, ['model.weights.bin']);
+        fs.rmSync(path.join(box.model, 'model.weights.bin'));
+        fs.symlinkSync(box.secret, path.join(box.model, 'model.weights.bin'));
+        return file;
+      },
+    },
+    { name: 'ONNX ../ external data', build: (box) => onnxWithLocation(box.model, '../outside/secret.bin') },
+    { name: 'ONNX absolute external data', build: (box) => onnxWithLocation(box.model, box.secret) },
+    {
+      name: 'ONNX external data linked outside',
+      build: (box) => {
+        const file = onnxWithLocation(box.model, 'model.onnx.data');
+        fs.rmSync(path.join(box.model, 'model.onnx.data'));
+        fs.symlinkSync(box.secret, path.join(box.model, 'model.onnx.data'));
+        return file;
+      },
+    },
+  ];
+
+  for (const { name, build } of cases) {
+    it(`rejects ${name}`, async () => {
+      const box = sandbox();
+      const file = build(box);
+      const before = hashTree(path.dirname(box.model));
+      await assertRejected(() => openModel(file), file, /outside the model's folder|leads outside/);
+      await assertCliRejects(file, [box.model], box.outside);
+      assert.deepEqual(hashTree(path.dirname(box.model)), before);
+    });
+  }
+
+  it('rejects a model file linked outside', async () => {
+    const box = sandbox();
+    fs.copyFileSync(corpusPath('keras-h5-iris-mlp', 'iris_model.h5'), path.join(box.outside, 'real.h5'));
+    const link = path.join(box.model, 'model.h5');
+    fs.symlinkSync(path.join(box.outside, 'real.h5'), link);
+    // The user chose the link, so reading through it is allowed; the check is that nothing is written.
+    const run = await runCliTraced(['inspect', link]);
+    assert.equal(run.code, 0, run.stderr);
+    assert.deepEqual(writesOutside(run.accesses, [box.model]), []);
+  });
+});
+
+describe('hostile archives', () => {
+  it('rejects path traversal in a .keras zip', async () => {
+    const box = sandbox();
+    const file = path.join(box.model, 'evil.keras');
+    const text = new TextEncoder();
+    fs.writeFileSync(file, zipSync({ '../outside/config.json': text.encode('{}'), 'model.weights.h5': text.encode('x') }));
+    await assertRejected(() => openModel(file), file, /unsafe path/);
+    await assertCliRejects(file, [box.model], box.outside);
+  });
+
+  it('rejects a zip bomb in a .keras zip', async () => {
+    const box = sandbox();
+    const file = path.join(box.model, 'bomb.keras');
+    const zeros = new Uint8Array(256 * 1024 * 1024);
+    fs.writeFileSync(file, zipSync({ 'config.json': zeros, 'metadata.json': new Uint8Array(2), 'model.weights.h5': zeros }, { level: 9 }));
+    assert.ok(fs.statSync(file).size < 2 * 1024 * 1024);
+    await assertRejected(() => openModel(file), file, /unpacks to|bomb|ratio/);
+  });
+
+  it('rejects path traversal in a .pt zip', async () => {
+    const box = sandbox();
+    const file = path.join(box.model, 'evil.pt');
+    const entries = torchZipEntries([{ name: 'fc.weight', shape: [1, 1], values: [1] }], '../outside');
+    fs.writeFileSync(file, writeStoredZip(entries));
+    await assertRejected(() => openModel(file), file);
+    await assertCliRejects(file, [box.model], box.outside);
+  });
+
+  it('rejects a zip bomb in a .pt zip', async () => {
+    const box = sandbox();
+    const file = path.join(box.model, 'bomb.pt');
+    const entries = torchZipEntries([{ name: 'fc.weight', shape: [1, 1], values: [1] }]);
+    const files = Object.fromEntries(entries.map((entry) => [entry.name, entry.data]));
+    files['archive/data/0'] = new Uint8Array(512 * 1024 * 1024);
+    fs.writeFileSync(file, zipSync(files, { level: 9 }));
+    await assertRejected(() => openModel(file), file);
+  });
+});
+
+const latin1 = (text: string) => Uint8Array.from(text, (character) => character.charCodeAt(0));
+
+describe('hostile pickles in .pt files', () => {
+  const payloads: { name: string; pickle: (marker: string) => string }[] = [
+    { name: 'os.system', pickle: (marker) => `\x80\x02cos\nsystem\nX${lengthOf(`touch ${marker}`)}touch ${marker}\x85R.` },
+    { name: 'builtins.eval', pickle: (marker) => `\x80\x02cbuiltins\neval\nX${lengthOf(`open('${marker}','w')`)}open('${marker}','w')\x85R.` },
+    { name: 'subprocess.Popen', pickle: (marker) => `\x80\x02csubprocess\nPopen\n]X\x05\x00\x00\x00touchX${lengthOf(marker)}${marker}e\x85R.` },
+    { name: 'INST opcode', pickle: (marker) => `(S'touch ${marker}'\nios\nsystem\n.` },
+    { name: 'OBJ opcode', pickle: (marker) => `(cos\nsystem\nS'touch ${marker}'\no.` },
+    { name: 'EXT1 opcode', pickle: () => `\x80\x02\x82\x01)R.` },
+    { name: 'reduce of getattr', pickle: () => `\x80\x02cbuiltins\ngetattr\ncbuiltins\nobject\nX\x0b\x00\x00\x00__reduce__\x86R.` },
+  ];
+
+  for (const { name, pickle } of payloads) {
+    it(`rejects ${name} without running it`, async () => {
+      const box = sandbox();
+      const marker = path.join(box.outside, 'pwned');
+      const entries = torchZipEntries([{ name: 'fc.weight', shape: [1, 1], values: [1] }]);
+      entries[0] = { name: entries[0].name, data: latin1(pickle(marker)) };
+      const file = path.join(box.model, 'evil.pt');
+      fs.writeFileSync(file, writeStoredZip(entries));
+      await assertRejected(() => openModel(file), file, /refused|unsupported|not allowed|reject/i);
+      assert.equal(fs.existsSync(marker), false);
+      const legacy = path.join(box.model, 'evil-legacy.pt');
+      fs.writeFileSync(legacy, latin1(pickle(marker)));
+      await assertRejected(() => openModel(legacy), legacy);
+      assert.equal(fs.existsSync(marker), false);
+    });
+  }
+
+  it('rejects os.system through the CLI', async () => {
+    const box = sandbox();
+    const marker = path.join(box.outside, 'pwned');
+    const entries = torchZipEntries([{ name: 'fc.weight', shape: [1, 1], values: [1] }]);
+    entries[0] = { name: entries[0].name, data: latin1(payloads[0].pickle(marker)) };
+    const file = path.join(box.model, 'evil.pt');
+    fs.writeFileSync(file, writeStoredZip(entries));
+    await assertCliRejects(file, [box.model], box.outside);
+    assert.equal(fs.existsSync(marker), false);
+  });
+});
+
+function lengthOf(text: string): string {
+  const bytes = Buffer.alloc(4);
+  bytes.writeUInt32LE(text.length);
+  return bytes.toString('latin1');
+}
+
+describe('broken data', () => {
+  const model = corpusPath('keras-h5-iris-mlp', 'iris_model.h5');
+  const cases: { name: string; content: string; options?: object; pattern?: RegExp }[] = [
+    { name: 'empty file', content: '' },
+    { name: 'header only', content: 'a,b,c,d,label\n' },
+    { name: 'text in a feature column', content: 'a,b,c,d,label\n1,2,3,x,0\n1,2,3,4,1\n', options: { labelColumn: 'label' } },
+    { name: 'wrong feature count', content: 'a,b,label\n1,2,0\n3,4,1\n', options: { labelColumn: 'label' }, pattern: /features|inputs/ },
+  ];
+
+  for (const { name, content, options, pattern } of cases) {
+    it(`rejects data with ${name}`, async () => {
+      const box = sandbox();
+      const file = path.join(box.model, 'data.csv');
+      fs.writeFileSync(file, content);
+      await assertRejected(() => runEvaluate({ model, data: { data: file, ...options } }), file, pattern);
+      const run = await runCliTraced(['evaluate', model, '--data', file, '--quiet', ...(options ? ['--label-column', 'label'] : [])]);
+      assert.equal(describeCliFailure(run), null, run.stderr);
+      assert.deepEqual(writesOutside(run.accesses, [box.model]), []);
+    });
+  }
+
+  it('reads text labels as class names', async () => {
+    const box = sandbox();
+    const file = path.join(box.model, 'data.csv');
+    fs.writeFileSync(file, 'a,b,c,d,label\n1,2,3,4,setosa\n4,3,2,1,virginica\n');
+    const dataset = await loadDataset({ data: file, labelColumn: 'label' });
+    assert.deepEqual(dataset.classNames, ['setosa', 'virginica']);
+  });
+});
