@@ -12,7 +12,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { unzipSync, zipSync, type UnzipFileInfo, type Zippable } from 'fflate';
 import { ModelFormatError } from '../errors';
-import { writeFileAtomic } from '../io';
+import { describeWriteError, writeFileAtomic } from '../io';
 import type { Network } from '../model';
 import { throwIfCancelled, type TaskOptions } from '../progress';
 import {
@@ -260,7 +260,9 @@ async function withTemporaryFile<T>(
   const folder = await fs.mkdtemp(path.join(os.tmpdir(), 'prunelens-keras-'));
   const file = path.join(folder, weightsEntry);
   try {
-    await fs.writeFile(file, data, { mode: 0o600 });
+    await fs.writeFile(file, data, { mode: 0o600 }).catch((error: unknown) => {
+      throw describeWriteError(folder, error);
+    });
     return await work(file);
   } finally {
     await fs.rm(folder, { recursive: true, force: true });

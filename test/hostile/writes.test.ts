@@ -1,0 +1,117 @@
+/**
+ * Failed writes lose nothing: a read-only output folder and a full disk give a one-line error
+ * that says so, the original stays unchanged, and no partial or temporary file is left.
+ */
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import fsPromises = require('node:fs/promises');
+import * as path from 'node:path';
+import { after, describe, it, mock } from 'node:test';
+import { PruneLensError } from '../../src/core/errors';
+import { runPrune } from '../../src/core/jobs';
+import { copyCorpusFolder, describeCliFailure, hashTree, runCliTraced, temporaryFolder } from './helpers';
+
+const work = temporaryFolder('writes');
+after(() => fs.rmSync(work, { recursive: true, force: true }));
+
+const settings = {
+  method: 'magnitude' as const,
+  reference: 'logits' as const,
+  seed: 0,
+  batchSize: 256,
+  sparsity: 0.5,
+  steps: 1,
+  scope: 'global' as const,
+  maxLayerSparsity: 0.99,
+  missingBias: 'add' as const,
+};
+
+const models: { folder: string; file: string }[] = [
+  { folder: 'keras-h5-iris-mlp', file: 'iris_model.h5' },
+  { folder: 'keras3-iris-mlp', file: 'iris_model.keras' },
+  { folder: 'tfjs-layers-maternal-health-mlp', file: 'model.json' },
+  { folder: 'onnx-extdata-sb3-dqn-cartpole', file: 'model.onnx' },
+  { folder: 'safetensors-tinygrad-mnist-mlp-nobias', file: 'model.safetensors' },
+  { folder: 'pytorch-pth-mnist-mlp', file: 'mlp.pth' },
+];
+
+/** Makes `folder` immutable with chattr (root ignores permission bits); false when unsupported. */
+function makeImmutable(folder: string, on: boolean): boolean {
+  return spawnSync('chattr', [on ? '+i' : '-i', folder]).status === 0;
+}
+
+const canChattr = (() => {
+  const probe = path.join(work, 'probe');
+  fs.mkdirSync(probe);
+  const ok = makeImmutable(probe, true);
+  if (ok) makeImmutable(probe, false);
+  return ok;
+})();
+
+describe('read-only output folder', { skip: !canChattr && 'chattr +i is not permitted here' }, () => {
+  for (const { folder, file } of models) {
+    it(`reports it for ${file}`, async () => {
+      const source = copyCorpusFolder(folder, path.join(work, `ro-${folder}`));
+      const output = path.join(work, `ro-out-${folder}`);
+      fs.mkdirSync(output);
+      const sourceHashes = hashTree(source);
+      makeImmutable(output, true);
+      try {
+        const out = path.join(output, `pruned-${file}`);
+        await assert.rejects(runPrune({ model: path.join(source, file), output: out }, settings), (error: unknown) => {
+          assert.ok(error instanceof PruneLensError, String(error));
+          assert.match(error.message, /read-only/);
+          assert.doesNotMatch(error.message, /\n/);
+          return true;
+        });
+        assert.deepEqual(fs.readdirSync(output), []);
+      } finally {
+        makeImmutable(output, false);
+      }
+      assert.deepEqual(hashTree(source), sourceHashes);
+    });
+  }
+
+  it('reports it through the CLI', async () => {
+    const source = copyCorpusFolder('keras-h5-iris-mlp', path.join(work, 'ro-cli'));
+    const output = path.join(work, 'ro-cli-out');
+    fs.mkdirSync(output);
+    makeImmutable(output, true);
+    try {
+      const run = await runCliTraced(['prune', path.join(source, 'iris_model.h5'), '--sparsity', '0.5', '--method', 'magnitude', '--out', path.join(output, 'p.h5'), '--quiet']);
+      assert.equal(describeCliFailure(run), null, run.stderr);
+      assert.match(run.stderr, /read-only/);
+      assert.deepEqual(fs.readdirSync(output), []);
+    } finally {
+      makeImmutable(output, false);
+    }
+  });
+});
+
+describe('full disk', () => {
+  for (const { folder, file } of models) {
+    it(`reports it for ${file}`, async () => {
+      const source = copyCorpusFolder(folder, path.join(work, `full-${folder}`));
+      const sourceHashes = hashTree(source);
+      const output = path.join(work, `full-out-${folder}`);
+      fs.mkdirSync(output);
+      const full = () => Promise.reject(Object.assign(new Error('ENOSPC: no space left on device'), { code: 'ENOSPC' }));
+      // Writers either write whole files or copy the original and patch it; both fail here.
+      const writeFile = mock.method(fsPromises, 'writeFile', full);
+      const copyFile = mock.method(fsPromises, 'copyFile', full);
+      try {
+        await assert.rejects(runPrune({ model: path.join(source, file), output: path.join(output, file) }, settings), (error: unknown) => {
+          assert.ok(error instanceof PruneLensError, String(error));
+          assert.match(error.message, /disk is full/);
+          return true;
+        });
+      } finally {
+        writeFile.mock.restore();
+        copyFile.mock.restore();
+      }
+      assert.deepEqual(fs.readdirSync(output), []);
+      assert.deepEqual(hashTree(source), sourceHashes);
+    });
+  }
+});
