@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
-import fsPromises = require('node:fs/promises');
+import fsPromises from 'node:fs/promises';
 import * as path from 'node:path';
 import { after, describe, it, mock } from 'node:test';
 import { PruneLensError } from '../../src/core/errors';
