@@ -49,6 +49,7 @@ export function buildProgram(): Command {
     .option('--json', 'print JSON')
     .option('--activation <name>', 'activation for files without an architecture')
     .option('--architecture <file>', 'architecture file for weights-only models')
+    .option('--max-size <MB>', 'largest model to load, in megabytes, weight files included (default 2048)')
     .action(async (model: string, options: RawOptions) => {
       const report = await runInspect(modelRequest(model, options));
       if (options.json) printJson(report);

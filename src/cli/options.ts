@@ -47,7 +47,8 @@ export function addModelOptions(command: Command): Command {
   return command
     .option('--activation <name>', 'activation between dense layers for safetensors and PyTorch files without an architecture (default relu)')
     .option('--architecture <file>', 'architecture file (JSON or YAML) for weights-only models')
-    .option('--backend <name>', 'TensorFlow.js backend: auto, node, wasm or cpu', 'auto');
+    .option('--backend <name>', 'TensorFlow.js backend: auto, node, wasm or cpu', 'auto')
+    .option('--max-size <MB>', 'largest model to load, in megabytes, weight files included (default 2048)');
 }
 
 /** Adds the scoring options; without a default method, `prune` picks one from the data. */
@@ -69,7 +70,14 @@ export function modelRequest(model: string, options: RawOptions): ModelRequest {
     model,
     activation: options.activation as ActivationName | undefined,
     architecture: options.architecture as string | undefined,
+    maxBytes: typeof options.maxSize === 'string' ? parseMegabytes(options.maxSize) : undefined,
   };
+}
+
+function parseMegabytes(text: string): number {
+  const value = Number(text);
+  if (!(value > 0)) throw new UsageError(`--max-size: expected a positive number of megabytes, got '${text}'.`);
+  return value * 2 ** 20;
 }
 
 /** Builds the data request, or undefined when no data was given. */

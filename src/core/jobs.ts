@@ -45,6 +45,7 @@ export function loadModel(request: ModelRequest, task: TaskOptions = {}): Promis
   return openModel(request.model, {
     activation: request.activation,
     architecture: request.architecture,
+    maxBytes: request.maxBytes,
     signal: task.signal,
   });
 }

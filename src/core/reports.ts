@@ -20,6 +20,8 @@ export interface ModelRequest {
   activation?: ActivationName;
   /** Sidecar architecture file. */
   architecture?: string;
+  /** Largest model to load, in bytes (default 2048 MiB; see `OpenOptions.maxBytes`). */
+  maxBytes?: number;
 }
 
 /** Data for a job: calibration data, and optionally separate evaluation data. */

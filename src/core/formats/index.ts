@@ -7,6 +7,7 @@ import { kerasZipFormat } from './keras-zip';
 import { onnxFormat } from './onnx';
 import { pytorchFormat } from './pytorch';
 import { safetensorsFormat } from './safetensors';
+import { checkModelSize } from './size';
 import { tfjsFormat } from './tfjs';
 import type { FileProbe, LoadedModel, ModelFormat, OpenOptions } from './types';
 
@@ -52,9 +53,10 @@ export async function detectFormat(file: string): Promise<ModelFormat> {
   throw new ModelFormatError(file, describeUnknown(probe));
 }
 
-/** Opens a model file with the reader that matches it. */
+/** Opens a model file with the reader that matches it, unless it is larger than `options.maxBytes`. */
 export async function openModel(file: string, options: OpenOptions = {}): Promise<LoadedModel> {
   const format = await detectFormat(file);
+  await checkModelSize(file, options.maxBytes);
   return format.open(path.resolve(file), options);
 }
 

@@ -22,6 +22,11 @@ export interface OpenOptions extends TaskOptions {
   activation?: ActivationName;
   /** Path of a sidecar file with the architecture (JSON or YAML), when not found by name. */
   architecture?: string;
+  /**
+   * Largest model to load, in bytes, main file and weight files together (see `modelSize`);
+   * `openModel` rejects larger ones. Default 2048 MiB; Infinity turns the check off.
+   */
+  maxBytes?: number;
 }
 
 /** What a writer did besides changing weights. */
