@@ -103,6 +103,8 @@ export interface FloatDataset {
  */
 const maxDatasetBytes = 2 ** 31 - 1;
 
+const littleEndianHost = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
 /**
  * Returns `error` unchanged when it is already a PruneLens error, else a one-line
  * ModelFormatError for an error h5wasm raised on a damaged file (its message is HDF5's
@@ -154,7 +156,13 @@ export async function readFloatDataset(dataset: H5Dataset, file: string): Promis
       cause: error,
     });
   }
-  return { path: dataset.path, shape, dtype, values: decodeFloats(bytes, dtype) };
+  // The bytes are a fresh copy out of the WebAssembly heap, so float32 values can use them in
+  // place instead of a second copy of a layer that may be hundreds of megabytes.
+  const inPlace = dtype === 'float32' && littleEndianHost && bytes.byteOffset % 4 === 0;
+  const values = inPlace
+    ? new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4)
+    : decodeFloats(bytes, dtype);
+  return { path: dataset.path, shape, dtype, values };
 }
 
 /** Overwrites a whole float dataset, converting `values` to the dataset's own element type. */

@@ -239,7 +239,9 @@ function viewOf(file: string, entry: SafetensorsEntry, data: Uint8Array): Stride
 async function openSafetensors(file: string, options: OpenOptions = {}): Promise<LoadedModel> {
   throwIfCancelled(options.signal);
   const { header, size } = await readHeader(file);
-  const bytes = new Uint8Array(await fs.readFile(file));
+  // A view of the Buffer, not `new Uint8Array(buffer)`, which would copy the whole file.
+  const buffer = await fs.readFile(file);
+  const bytes = new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength);
   if (bytes.length !== size) {
     throw new ModelFormatError(file, 'changed while it was being read; open it again.');
   }
