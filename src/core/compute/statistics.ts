@@ -2,8 +2,8 @@
  * Streamed per-layer statistics of the calibration data, from which every data-based score
  * follows. For dense layer `l` with sensitivities `s` (`[N, units]`) and inputs `a`
  * (`[N, inputs]`) they are `m0 = Σ s`, `M1 = Sᵀ A'`, `M2 = Sᵀ (A' ⊙ A')` with `A' = A - c`,
- * where `c` is each input's mean over the first batch. Sums over batches add, so memory does
- * not grow with the number of samples; the shift keeps `E[s a²] - E[s a]² / E[s]` from
+ * where `c` is taken from the first batch (see `chooseShift`). Sums over batches add, so memory
+ * does not grow with the number of samples. The shift keeps `E[s a²] - E[s a]² / E[s]` from
  * cancelling in float32 when an input has a large mean and a small spread.
  */
 import * as tf from '@tensorflow/tfjs-core';
@@ -293,7 +293,7 @@ class ProbeBlocks {
 
 /** Returns `s = Σ_probes g²` as `[batch, units]` from `g` of shape `[probes * batch, units]`. */
 function sensitivityOf(g: tf.Tensor2D, probes: number, batch: number): tf.Tensor2D {
-  return tf.sum(tf.square(tf.reshape(g, [probes, batch, g.shape[1]])), 0) as tf.Tensor2D;
+  return tf.tidy(() => tf.sum(tf.square(tf.reshape(g, [probes, batch, g.shape[1]])), 0) as tf.Tensor2D);
 }
 
 function emptyStatistics(units: number, inputs: number, needs: StatisticsNeeds): LayerStatistics {
@@ -325,10 +325,10 @@ function makeProbes(outputs: number, count: number, seed: number): tf.Tensor2D {
   return tf.tensor2d(values, [count, outputs]);
 }
 
-/** Picks a batch size that keeps the backward tensors near 16 M values. */
+/** Picks a batch size that keeps the backward tensors near 8 M values (32 MB). */
 function chooseBatchSize(runtime: Runtime, probes: number, requested: number): number {
   const widest = Math.max(...runtime.plan.stages.map(({ layer }) => Math.max(layer.units, layer.inputs)));
-  const limit = Math.floor((16 * 1024 * 1024) / Math.max(1, probes * widest));
+  const limit = Math.floor((8 * 1024 * 1024) / Math.max(1, probes * widest));
   return Math.max(1, Math.min(requested, limit));
 }
 
@@ -524,15 +524,17 @@ function backward(
   for (let index = stages - 1; index >= lowest; index--) {
     visit(index, current);
     if (index === lowest) break;
-    const upstream = runtime.backwardProduct(index, current);
-    const derivative = trace.derivatives[index - 1];
-    if (derivative) {
+    // Each gradient is freed once the next exists, so wide layers do not pile up until the end.
+    const previous = current;
+    current = tf.tidy(() => {
+      const upstream = runtime.backwardProduct(index, previous);
+      const derivative = trace.derivatives[index - 1];
+      if (!derivative) return upstream;
       const [rows, width] = upstream.shape;
       const repeated = tf.reshape(upstream, [rows / batch, batch, width]);
-      current = tf.reshape(tf.mul(repeated, derivative), [rows, width]) as tf.Tensor2D;
-    } else {
-      current = upstream as tf.Tensor2D;
-    }
+      return tf.reshape(tf.mul(repeated, derivative), [rows, width]) as tf.Tensor2D;
+    });
+    if (previous !== g) previous.dispose();
   }
 }
 
