@@ -21,7 +21,7 @@ import { openModel } from '../src/core/formats';
 import type { LoadedModel } from '../src/core/formats/types';
 import { denseLayers, type DenseLayer, type Network } from '../src/core/model';
 import type { PruneSettings } from '../src/core/reports';
-import { runReference, type ReferenceResult } from './reference';
+import { runReferences, type ReferenceResult } from './reference';
 
 /** Seconds and rates of one case. */
 export interface CaseResult {
@@ -40,8 +40,12 @@ export interface CaseResult {
   peakRssMB: number;
   peakTensorMB: number;
   wasmHeapMB: number;
+  /** PyTorch's time for the same statistics, and PruneLens / PyTorch. */
   reference: ReferenceResult | null;
   ratio: number | null;
+  /** NumPy on OpenBLAS, and PruneLens / NumPy. */
+  numpy: ReferenceResult | null;
+  ratioNumpy: number | null;
 }
 
 const corpus = path.resolve(__dirname, '..', '..', 'shared', 'corpus');
@@ -167,11 +171,16 @@ export async function runCase(name: string, samples: number, withReference: bool
     wasmHeapMB: 0,
     reference: null,
     ratio: null,
+    numpy: null,
+    ratioNumpy: null,
   };
   if (name !== 'mlp50m') await pruneAndEvaluate(result, network, data, loaded);
   if (withReference) {
-    result.reference = runReference(runtime.plan, data, threads, batchSize);
-    if ('seconds' in result.reference) result.ratio = seconds.ecp / result.reference.seconds;
+    const references = runReferences(runtime.plan, data, threads, batchSize);
+    result.reference = references.torch;
+    result.numpy = references.numpy;
+    if ('seconds' in references.torch) result.ratio = seconds.ecp / references.torch.seconds;
+    if ('seconds' in references.numpy) result.ratioNumpy = seconds.ecp / references.numpy.seconds;
   }
   result.peakRssMB = process.resourceUsage().maxRSS / 1024;
   result.peakTensorMB = peakTensorBytes / 2 ** 20;

@@ -13,25 +13,36 @@ import type { Dataset } from '../src/core/data/types';
 /** Debian's python3, which has python3-torch; the one on PATH may not. */
 export const referencePython = '/usr/bin/python3';
 
-/** The reference timing, or the reason it did not run. */
-export type ReferenceResult =
-  | { seconds: number; threads: number; torch: string; m0: number[] }
-  | { skipped: string };
+/** A reference timing, or the reason it did not run. */
+export type ReferenceResult = { seconds: number; threads: number; m0: number[]; torch?: string; numpy?: string } | { skipped: string };
 
-/** Writes the network and data, runs the reference with `threads` threads, and returns its result. */
-export function runReference(plan: Plan, dataset: Dataset, threads: number, batchSize: number): ReferenceResult {
-  if (!fs.existsSync(referencePython)) return { skipped: `${referencePython} is not installed` };
+/** Timings of PyTorch (Debian's, the reference) and of NumPy on OpenBLAS (a BLAS-bound point). */
+export interface References {
+  torch: ReferenceResult;
+  numpy: ReferenceResult;
+}
+
+/** Writes the network and data, runs both references with `threads` threads, and returns their results. */
+export function runReferences(plan: Plan, dataset: Dataset, threads: number, batchSize: number): References {
   const folder = fs.mkdtempSync(path.join(os.tmpdir(), 'prunelens-reference-'));
   try {
     writeInputs(folder, plan, dataset, threads, batchSize);
-    const script = path.join(__dirname, 'ecp_reference.py');
-    const env = { ...process.env, OMP_NUM_THREADS: String(threads), MKL_NUM_THREADS: String(threads) };
-    const run = spawnSync(referencePython, [script, folder], { encoding: 'utf8', env });
-    if (run.status !== 0) return { skipped: `the reference failed: ${lastLine(run.stderr)}` };
-    return JSON.parse(lastLine(run.stdout)) as ReferenceResult;
+    const torch = fs.existsSync(referencePython)
+      ? runScript(referencePython, 'ecp_reference.py', folder, threads)
+      : { skipped: `${referencePython} is not installed` };
+    return { torch, numpy: runScript('python3', 'ecp_numpy.py', folder, threads) };
   } finally {
     fs.rmSync(folder, { recursive: true, force: true });
   }
+}
+
+function runScript(python: string, script: string, folder: string, threads: number): ReferenceResult {
+  const count = String(threads);
+  const env = { ...process.env, OMP_NUM_THREADS: count, MKL_NUM_THREADS: count, OPENBLAS_NUM_THREADS: count };
+  const run = spawnSync(python, [path.join(__dirname, script), folder], { encoding: 'utf8', env });
+  if (run.error) return { skipped: `${python} failed to start: ${run.error.message}` };
+  if (run.status !== 0) return { skipped: `${script} failed: ${lastLine(run.stderr)}` };
+  return JSON.parse(lastLine(run.stdout)) as ReferenceResult;
 }
 
 function lastLine(text: string | null): string {

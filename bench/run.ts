@@ -2,13 +2,15 @@
  * `npm run bench [-- --json] [-- --case NAME] [-- --no-reference]`: times ECP statistics,
  * iterative pruning, evaluation, loading and saving on the corpus MNIST model (10,000 test
  * images), a synthetic 784-2048-2048-2048-10 MLP and a 50-million-parameter MLP (memory), each
- * in its own process, beside a PyTorch reference of the same statistics on the same data and
- * thread count. Prints the ratio PruneLens / PyTorch; asserts nothing.
+ * in its own process. Beside each run a PyTorch reference (and a NumPy one on OpenBLAS, since
+ * Debian's torch uses the reference BLAS) computes the same statistics on the same data and
+ * thread count. Prints the ratios PruneLens / PyTorch and PruneLens / NumPy and asserts nothing.
  */
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { CaseResult } from './cases';
+import type { ReferenceResult } from './reference';
 
 const cases = ['mnist', 'mlp2048', 'mlp50m'];
 
@@ -27,12 +29,12 @@ function runCaseProcess(name: string, extra: string[]): CaseResult | { name: str
   return JSON.parse(lines[lines.length - 1]) as CaseResult;
 }
 
-function describeReference(result: CaseResult): string {
-  const reference = result.reference;
-  if (!reference) return 'PyTorch: not run';
-  if ('skipped' in reference) return `PyTorch: skipped (${reference.skipped})`;
-  const ratio = result.ratio === null ? '' : `, ratio PruneLens / PyTorch ${result.ratio.toFixed(2)}`;
-  return `PyTorch ${reference.torch}: ${reference.seconds.toFixed(2)} s on ${reference.threads} thread(s)${ratio}`;
+function describeReference(name: string, reference: ReferenceResult | null, ratio: number | null): string {
+  if (!reference) return `${name}: not run`;
+  if ('skipped' in reference) return `${name}: skipped (${reference.skipped})`;
+  const version = reference.torch ?? reference.numpy ?? '';
+  const shown = ratio === null ? '' : `, ratio PruneLens / ${name} ${ratio.toFixed(2)}`;
+  return `${name} ${version}: ${reference.seconds.toFixed(2)} s on ${reference.threads} thread(s)${shown}`;
 }
 
 function printCase(result: CaseResult): void {
@@ -45,7 +47,8 @@ function printCase(result: CaseResult): void {
   console.log(
     `  ECP statistics: ${result.ecpGflops.toFixed(1)} GFLOP at ${result.ecpGflopPerSecond.toFixed(1)} GFLOP/s, ${result.refinedPairs} pairs refined in float64`,
   );
-  console.log(`  ${describeReference(result)}`);
+  console.log(`  ${describeReference('PyTorch', result.reference, result.ratio)}`);
+  console.log(`  ${describeReference('NumPy', result.numpy, result.ratioNumpy)}`);
   if (result.accuracy) {
     console.log(`  accuracy ${result.accuracy.before.toFixed(4)} → ${result.accuracy.after.toFixed(4)} at 90% in 10 steps`);
   }
@@ -64,7 +67,14 @@ function main(): void {
   if (json) {
     const mnist = results.find((result): result is CaseResult => result.name === 'mnist' && 'seconds' in result);
     const reference = mnist?.reference && 'seconds' in mnist.reference ? mnist.reference.seconds : null;
-    const summary = { ecp_seconds: mnist?.seconds.ecp ?? null, pytorch_seconds: reference, ratio: mnist?.ratio ?? null };
+    const numpy = mnist?.numpy && 'seconds' in mnist.numpy ? mnist.numpy.seconds : null;
+    const summary = {
+      ecp_seconds: mnist?.seconds.ecp ?? null,
+      pytorch_seconds: reference,
+      ratio: mnist?.ratio ?? null,
+      numpy_seconds: numpy,
+      ratio_numpy: mnist?.ratioNumpy ?? null,
+    };
     console.log(JSON.stringify({ ...summary, cases: results, panel: panelLines }, null, 2));
     return;
   }
