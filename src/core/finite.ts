@@ -23,9 +23,9 @@ function weightArrays(layer: Layer): [string, Float32Array][] {
 }
 
 /**
- * Throws a one-line ModelFormatError naming the first layer whose weights hold NaN or infinity.
- * Scores, pruning and metrics computed from such weights would be NaN or silently wrong, so the
- * jobs that compute call this; loading and inspecting such a model still work.
+ * Throws a one-line ModelFormatError naming the first layer whose weights contain NaN or
+ * infinity. Scores, pruning and metrics computed from such weights would be NaN or silently
+ * wrong, so the jobs that compute call this. Loading and inspecting such a model still work.
  */
 export function checkFiniteWeights(loaded: LoadedModel): void {
   for (const layer of loaded.network.layers) {

@@ -1,8 +1,8 @@
 /**
  * Mutation fuzzer of the PruneLens readers. Usage:
  *   node --import tsx test/fuzz/fuzz.ts [READER...]
- * FUZZ_SECONDS (default 90) is the total time shared by the readers, FUZZ_SEED (default 1) the
- * seed of the mutations; the same seed and time give the same inputs, in order. Every crash
+ * FUZZ_SECONDS (default 90) is the total time shared by the readers. FUZZ_SEED (default 1) is the
+ * seed of the mutations, so the same seed gives the same inputs in the same order. Every crash
  * (see `harness.ts`) is saved as `regressions/<reader>/<hash>` with a `<hash>.json` naming its
  * seed, and `regressions.test.ts` re-runs them.
  */

@@ -33,7 +33,7 @@ export function findSeed(name: string): Seed {
 }
 
 /**
- * Writes `bytes` under the seed's file name in a folder of `work` that holds copies of the
+ * Writes `bytes` under the seed's file name in a folder of `work` that contains copies of the
  * seed's companions, and returns the written path.
  */
 export function prepareInput(work: string, seed: Seed, bytes: Uint8Array): string {

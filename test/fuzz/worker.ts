@@ -36,12 +36,14 @@ async function handle(request: HarnessRequest): Promise<HarnessReply> {
   } catch (error) {
     const known = error instanceof PruneLensError || error instanceof CancelledError;
     const message = error instanceof Error ? error.message : String(error);
+    let stack: string | undefined;
+    if (!known && error instanceof Error) stack = error.stack;
     return {
       id: request.id,
       outcome: known ? 'rejected' : 'exception',
       name: error instanceof Error ? error.name : typeof error,
       message,
-      stack: known ? undefined : error instanceof Error ? error.stack : undefined,
+      stack,
       file: error instanceof PruneLensError ? error.file : undefined,
       milliseconds: Date.now() - started,
     };

@@ -37,7 +37,7 @@ function variants(bytes: Uint8Array, seed: number): { name: string; bytes: Uint8
   return result;
 }
 
-/** The largest other file of the folder (a shard or external data), when there is one. */
+/** Returns the largest other file of the folder (a shard or external data), or null. */
 function largestCompanion(folder: string, main: string): string | null {
   const others = fs
     .readdirSync(folder)

@@ -1,7 +1,7 @@
 /**
  * Files of other kinds named as models, absurd declared shapes, paths that leave the model's
- * folder, hostile pickles and broken data: each gives a one-line PruneLensError naming the file,
- * through the core API and through the CLI, and the CLI touches nothing outside its sandbox.
+ * folder, hostile pickles and broken data. Each gives a one-line PruneLensError naming the file,
+ * through the core API and through the CLI. The CLI touches nothing outside its sandbox.
  */
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
@@ -32,7 +32,7 @@ after(() => fs.rmSync(work, { recursive: true, force: true }));
 
 let sandboxCount = 0;
 
-/** A sandbox with a model folder and an `outside` folder holding a file nothing may read. */
+/** Creates a sandbox: a model folder, and an `outside` folder with a file nothing may read. */
 function sandbox(): { model: string; outside: string; secret: string } {
   const root = path.join(work, `sandbox-${sandboxCount++}`);
   const model = path.join(root, 'model');
@@ -201,7 +201,7 @@ with h5py.File(sys.argv[1], 'w') as f:
   });
 });
 
-/** A copy of the ml5 TF.js model whose manifest lists `paths` for its one weights group. */
+/** Copies the ml5 TF.js model and makes its manifest list `paths` for its one weights group. */
 function tfjsWithPaths(folder: string, paths: string[]): string {
   copyCorpusFolder('tfjs-layers-ml5-muse-eeg', folder);
   const file = path.join(folder, 'model.json');
@@ -211,7 +211,7 @@ function tfjsWithPaths(folder: string, paths: string[]): string {
   return file;
 }
 
-/** A copy of the cartpole ONNX model whose external tensors point at `location`. */
+/** Copies the cartpole ONNX model and points its external tensors at `location`. */
 function onnxWithLocation(folder: string, location: string): string {
   copyCorpusFolder('onnx-extdata-sb3-dqn-cartpole', folder);
   const file = path.join(folder, 'model.onnx');

@@ -1,7 +1,7 @@
 /**
- * NaN and infinity in weights and in data. Loading and inspecting such a model works; every job
+ * NaN and infinity in weights and in data. Loading and inspecting such a model works. Every job
  * that computes (score, evaluate, prune, sensitivity, compare) rejects it with a one-line error
- * naming the file and the layer. Data values that are NaN or infinite are rejected by the loader.
+ * naming the file and the layer. The data loader rejects NaN and infinite values.
  */
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';

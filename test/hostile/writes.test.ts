@@ -1,6 +1,6 @@
 /**
  * Failed writes lose nothing: a read-only output folder and a full disk give a one-line error
- * that says so, the original stays unchanged, and no partial or temporary file is left.
+ * naming the cause, the original stays unchanged, and no partial or temporary file is left.
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';

@@ -123,15 +123,14 @@ export function damagedHdf5Error(file: string, error: unknown): Error {
 }
 
 /**
- * Closes a file opened for reading. On a damaged file HDF5 can fail to close it (for example
- * "decrementing file ID failed"); that failure is ignored so that the reading error, if any, is
- * the one reported.
+ * Closes a file opened for reading. HDF5 can fail to close a damaged file ("decrementing file ID
+ * failed"). That failure is ignored, so the reading error, if any, is the one reported.
  */
 export function closeAfterReading(handle: H5File): void {
   try {
     handle.close();
   } catch {
-    // The file was only read, so nothing is lost when closing fails.
+    // Nothing was written to this handle, so there is nothing to flush or lose.
   }
 }
 
