@@ -260,6 +260,27 @@ describe('paths leaving the model folder', () => {
     });
   }
 
+  it('rejects a Keras sidecar linked outside', async () => {
+    const box = sandbox();
+    const folder = 'keras-h5-weights-only-desharnais-mlp';
+    fs.copyFileSync(corpusPath(folder, 'mlp.h5'), path.join(box.model, 'mlp.h5'));
+    fs.copyFileSync(corpusPath(folder, 'mlp.json'), path.join(box.outside, 'mlp.json'));
+    fs.symlinkSync(path.join(box.outside, 'mlp.json'), path.join(box.model, 'mlp.json'));
+    const file = path.join(box.model, 'mlp.h5');
+    await assertRejected(() => openModel(file), file, /leads outside/);
+    await assertCliRejects(file, [box.model], box.outside);
+  });
+
+  it('rejects a state dict sidecar linked outside', async () => {
+    const box = sandbox();
+    const file = path.join(box.model, 'model.safetensors');
+    fs.copyFileSync(corpusPath('safetensors-tinygrad-mnist-mlp-nobias', 'model.safetensors'), file);
+    fs.writeFileSync(path.join(box.outside, 'arch.json'), '{"layers": []}');
+    fs.symlinkSync(path.join(box.outside, 'arch.json'), path.join(box.model, 'model.safetensors.arch.json'));
+    await assertRejected(() => openModel(file), file, /leads outside/);
+    await assertCliRejects(file, [box.model], box.outside);
+  });
+
   it('rejects a model file linked outside', async () => {
     const box = sandbox();
     fs.copyFileSync(corpusPath('keras-h5-iris-mlp', 'iris_model.h5'), path.join(box.outside, 'real.h5'));

@@ -6,6 +6,7 @@ import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { YAML11_SCHEMA, defineSequenceTag, load } from 'js-yaml';
 import { ModelFormatError } from '../errors';
+import { resolveInside } from '../io';
 
 const sidecarExtensions = ['.json', '.yaml', '.yml'];
 
@@ -22,10 +23,13 @@ export async function findArchitectureFile(
   for (const extension of sidecarExtensions) {
     const candidate = base + extension;
     try {
-      if ((await fs.stat(candidate)).isFile()) return candidate;
+      if (!(await fs.stat(candidate)).isFile()) continue;
     } catch {
       // Not there: try the next extension.
+      continue;
     }
+    // A sidecar found by name must not be a link that leads out of the model's folder.
+    return resolveInside(modelFile, path.dirname(modelFile), path.basename(candidate));
   }
   return null;
 }

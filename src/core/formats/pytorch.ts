@@ -108,7 +108,9 @@ function canRebuild(archive: TorchArchive): boolean {
 /** Opens a PyTorch state dict. */
 async function openPytorch(file: string, options: OpenOptions = {}): Promise<LoadedModel> {
   throwIfCancelled(options.signal);
-  const bytes = new Uint8Array(await fs.readFile(file));
+  // A view of the Buffer, not `new Uint8Array(buffer)`, which would copy the whole file.
+  const buffer = await fs.readFile(file);
+  const bytes = new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength);
   let archive: TorchArchive;
   let architecture: StateDictArchitecture;
   let source: TensorSource;

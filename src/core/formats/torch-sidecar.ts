@@ -24,6 +24,7 @@ import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import * as yaml from 'js-yaml';
 import { ModelFormatError } from '../errors';
+import { resolveInside } from '../io';
 import type { ActivationName, Layer } from '../model';
 import {
   activationWithDefaults,
@@ -75,7 +76,8 @@ export async function findSidecar(modelFile: string, explicit?: string): Promise
   for (const candidate of [`${base}.arch.json`, `${stem}.arch.json`]) {
     const file = path.join(folder, candidate);
     const stat = await fs.stat(file).catch(() => null);
-    if (stat?.isFile()) return file;
+    // A sidecar found by name must not be a link that leads out of the model's folder.
+    if (stat?.isFile()) return resolveInside(modelFile, folder, candidate);
   }
   return null;
 }
