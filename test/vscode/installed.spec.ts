@@ -29,6 +29,15 @@ describe('installed package', () => {
       'loaded from the repository, not the .vsix',
     );
     assert.equal(path.basename(path.dirname(extension.extensionPath)), 'extensions');
+    const built = fs
+      .readdirSync(path.join(repoRoot, 'dist'))
+      .filter((name) => /\.(js|css|wasm)$/.test(name));
+    for (const name of built.filter((file) => file !== 'cli.js')) {
+      assert.ok(
+        fs.existsSync(path.join(extension.extensionPath, 'dist', name)),
+        `dist/${name} is missing`,
+      );
+    }
     assert.ok(fs.existsSync(path.join(extension.extensionPath, 'dist', 'worker.js')));
     assert.ok(
       fs.existsSync(path.join(extension.extensionPath, 'dist', 'tfjs-backend-wasm-simd.wasm')),
