@@ -30,6 +30,9 @@ const builds = [
     ),
     outdir: 'dist',
     platform: 'node',
+    // The TF.js backends register themselves on import, but their package.json marks them free
+    // of side effects, so without this esbuild drops `import '@tensorflow/tfjs-backend-cpu'`.
+    ignoreAnnotations: true,
     format: 'cjs',
     target: 'node20',
     // vscode is provided by the host; tfjs-node is optional and loaded only when installed.

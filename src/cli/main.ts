@@ -3,7 +3,8 @@
  * stderr, 2 invalid arguments.
  */
 import { Command, CommanderError, Option } from 'commander';
-import { CancelledError, oneLine, UsageError } from '../core/errors';
+import * as fs from 'node:fs/promises';
+import { CancelledError, oneLine, PruneLensError, UsageError } from '../core/errors';
 import { writeFileAtomic } from '../core/io';
 import {
   defaultCompareEntries,
@@ -39,8 +40,11 @@ export function buildProgram(): Command {
     .description('Prune fully-connected neural networks with elimination-compensation.')
     .version(readVersion())
     .exitOverride()
-    .configureOutput({ writeErr: (text) => process.stderr.write(text) })
-    .showHelpAfterError('(run with --help for usage)');
+    .configureOutput({
+      // Commander's own errors become one line, like every other failure.
+      writeErr: (text) => process.stderr.write(text.replace(/^error: /, 'prunelens: ').replace(/\n(?=.)/g, ' ')),
+      outputError: (text, write) => write(`${text.trim()} (see --help)\n`),
+    });
 
   program
     .command('inspect')
@@ -62,10 +66,12 @@ export function buildProgram(): Command {
     .argument('<model>', 'model file')
     .requiredOption('--out <file>', 'JSON file to write');
   addScoreOptions(addModelOptions(addDataOptions(score, false)), 'ecp');
+  score.option('--force', 'replace an existing output file');
   score.option('--quiet', 'no progress line').action(async (model: string, options: RawOptions) => {
     const report = await withProgress(options, (task) =>
       runScore({ ...modelRequest(model, options), ...dataRequest(options) }, scoreSettings(options), task),
     );
+    await refuseExisting(String(options.out), Boolean(options.force));
     await writeFileAtomic(String(options.out), JSON.stringify(report));
     process.stderr.write(`wrote ${options.out} (${report.layers.length} layers, ${report.samples} samples, ${report.backend})\n`);
   });
@@ -139,7 +145,7 @@ export function buildProgram(): Command {
     .option('--missing-bias <policy>', 'layers without bias: add or skip', 'add')
     .option('--json', 'print JSON')
     .option('--quiet', 'no progress line');
-  addScoreOptions(addModelOptions(addDataOptions(compare, true)), 'ecp');
+  addScoreOptions(addModelOptions(addDataOptions(compare, true)), null);
   compare.action(async (model: string, options: RawOptions) => {
     const request = { ...modelRequest(model, options), ...(dataRequest(options) as DataRequest) };
     const base = pruneSettings({ ...options, sparsity: '0', method: 'ecp' });
@@ -161,7 +167,7 @@ export function buildProgram(): Command {
 function parseEntries(parts: string[], steps: number): CompareEntry[] {
   return parts.map((part) => {
     const [name, count] = part.trim().split(':');
-    const method = parseMethod(name);
+    const method = parseMethod(name, '--methods');
     const entrySteps = count === undefined ? (method === 'ecp' ? steps : 1) : Number(count);
     if (!Number.isInteger(entrySteps) || entrySteps < 1) throw new UsageError(`--methods: invalid step count in '${part}'.`);
     return { method, steps: entrySteps };
@@ -182,6 +188,14 @@ async function withProgress<T>(options: RawOptions, run: (task: Task) => Promise
     process.off('SIGINT', onSigint);
     line.clear();
   }
+}
+
+async function refuseExisting(file: string, force: boolean): Promise<void> {
+  const exists = await fs.stat(file).then(
+    () => true,
+    () => false,
+  );
+  if (exists && !force) throw new PruneLensError(file, 'already exists; choose another --out or pass --force to replace it.');
 }
 
 function printJson(value: unknown): void {

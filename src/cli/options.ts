@@ -14,6 +14,9 @@ import {
   type ScoreSettings,
 } from '../core/reports';
 
+/** Activations `--activation` accepts for files without an architecture. */
+const activationNames = ['relu', 'leaky_relu', 'tanh', 'sigmoid', 'elu', 'selu', 'gelu', 'softplus', 'swish', 'linear'];
+
 /** Option values as commander returns them. */
 export type RawOptions = Record<string, string | boolean | undefined>;
 
@@ -51,24 +54,34 @@ export function addModelOptions(command: Command): Command {
     .option('--max-size <MB>', 'largest model to load, in megabytes, weight files included (default 2048)');
 }
 
-/** Adds the scoring options; without a default method, `prune` picks one from the data. */
-export function addScoreOptions(command: Command, defaultMethod: string | undefined): Command {
+/**
+ * Adds the scoring options; without a default method, `prune` picks one from the data, and with
+ * `null` there is no --method option (compare takes --methods).
+ */
+export function addScoreOptions(command: Command, defaultMethod: string | undefined | null): Command {
+  if (defaultMethod !== null) addMethodOption(command, defaultMethod);
+  return command
+    .option('--reference <output>', 'sensitivities on the logits (default) or the final output', 'logits')
+    .option('--seed <n>', 'seed of random scores, probe vectors and --method auto\'s split', '0')
+    .option('--batch-size <n>', 'samples per batch of the streamed statistics', '1024');
+}
+
+function addMethodOption(command: Command, defaultMethod: string | undefined): void {
   const methodHelp =
     defaultMethod === undefined
       ? `pruning method: auto, ${methodNames.join(', ')} (default: auto with --data, magnitude without)`
       : `scoring method: ${methodNames.join(', ')}`;
-  return command
-    .option('--method <name>', methodHelp, defaultMethod)
-    .option('--reference <output>', 'sensitivities on the logits (default) or the final output', 'logits')
-    .option('--seed <n>', 'seed of random scores and random probe vectors', '0')
-    .option('--batch-size <n>', 'samples per batch of the streamed statistics', '1024');
+  command.option('--method <name>', methodHelp, defaultMethod);
 }
 
 /** Builds the model request. */
 export function modelRequest(model: string, options: RawOptions): ModelRequest {
   return {
     model,
-    activation: options.activation as ActivationName | undefined,
+    activation:
+      typeof options.activation === 'string'
+        ? (parseChoice(options.activation, activationNames, '--activation') as ActivationName)
+        : undefined,
     architecture: options.architecture as string | undefined,
     maxBytes: typeof options.maxSize === 'string' ? parseMegabytes(options.maxSize) : undefined,
   };
@@ -129,6 +142,9 @@ export function scoreSettings(options: RawOptions): ScoreSettings {
 export function pruneSettings(options: RawOptions): PruneJobSettings {
   let method = options.data ? 'auto' : 'magnitude';
   if (typeof options.method === 'string') method = options.method;
+  if (method !== 'auto' && !(methodNames as readonly string[]).includes(method)) {
+    throw new UsageError(`--method must be one of auto, ${methodNames.join(', ')}, got '${method}'.`);
+  }
   const validationFraction =
     typeof options.validationFraction === 'string' ? parseFraction(options.validationFraction, '--validation-fraction') : 0.2;
   return {
@@ -140,13 +156,13 @@ export function pruneSettings(options: RawOptions): PruneJobSettings {
     scope: parseChoice(String(options.scope), ['global', 'layer'], '--scope') as 'global' | 'layer',
     maxLayerSparsity: parseFraction(String(options.maxLayerSparsity), '--max-layer-sparsity'),
     missingBias: parseChoice(String(options.missingBias), ['add', 'skip'], '--missing-bias') as 'add' | 'skip',
-    layerSparsity: typeof options.layerSparsity === 'string' ? parseLayerSparsity(options.layerSparsity) : undefined,
+    layerSparsity: layerSparsityOption(options),
   };
 }
 
 /** Parses a method name. */
-export function parseMethod(text: string): MethodName {
-  return parseChoice(text, methodNames, '--method') as MethodName;
+export function parseMethod(text: string, option = '--method'): MethodName {
+  return parseChoice(text, methodNames, option) as MethodName;
 }
 
 function parseChoice(text: string, choices: readonly string[], option: string): string {
@@ -194,6 +210,12 @@ function numberList(text: string | undefined, option: string): number | number[]
   } catch (error) {
     throw new UsageError(`${option}: ${(error as Error).message}`);
   }
+}
+
+function layerSparsityOption(options: RawOptions): Record<string, number> | undefined {
+  if (typeof options.layerSparsity !== 'string') return undefined;
+  if (options.scope !== 'layer') throw new UsageError('--layer-sparsity needs --scope layer.');
+  return parseLayerSparsity(options.layerSparsity);
 }
 
 function parseLayerSparsity(text: string): Record<string, number> {

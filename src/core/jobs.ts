@@ -135,7 +135,52 @@ export async function prepareData(network: Network, request: DataRequest, task: 
     notes.push('evaluation uses the calibration samples; pass --eval-rows or --eval-data to evaluate on other samples.');
   }
   checkFeatures(network, evaluation);
+  notes.push(...dataWarnings(request, calibration, evaluation));
   return { calibration, evaluation, notes };
+}
+
+/** Notes on data choices that make the metrics misleading. */
+function dataWarnings(request: DataRequest, calibration: Dataset, evaluation: Dataset): string[] {
+  const notes: string[] = [];
+  if (!evaluation.labels) {
+    notes.push(`${evaluation.source} has no labels, so only the output change is measured; choose the label column with --label-column or pass --labels (--eval-labels for --eval-data).`);
+  }
+  const rows = request.data.rows;
+  const evalRows = request.evalRows;
+  if (rows && evalRows && !request.evalData && rows[0] < evalRows[1] && evalRows[0] < rows[1]) {
+    notes.push(`--rows ${rows[0]}:${rows[1]} and --eval-rows ${evalRows[0]}:${evalRows[1]} overlap, so part of the evaluation is on calibration samples.`);
+  }
+  const calibrationClasses = classesOf(calibration);
+  const evaluationClasses = classesOf(evaluation);
+  if (evaluation !== calibration && calibrationClasses.size > 1 && evaluationClasses.size < calibrationClasses.size) {
+    notes.push(`the evaluation rows contain only ${evaluationClasses.size} of the ${calibrationClasses.size} classes in the calibration rows; if the file is sorted by class, pass --shuffle SEED.`);
+  }
+  return notes;
+}
+
+function classesOf(dataset: Dataset): Set<number> {
+  if (dataset.labelKind !== 'class' || !dataset.labels || dataset.labelWidth !== 1) return new Set();
+  return new Set(dataset.labels);
+}
+
+/** Throws a usage error naming the layers PruneLens cannot run, for jobs that must run the model. */
+function requireRunnable(loaded: LoadedModel, job: string): void {
+  const opaque = loaded.network.layers.filter((layer) => layer.kind === 'opaque');
+  if (opaque.length === 0) return;
+  const names = opaque.map((layer) => `'${layer.name}' (${(layer as { className: string }).className})`).join(', ');
+  throw new UsageError(
+    `${loaded.path}: ${job} needs to run the model, but PruneLens cannot run layer(s) ${names}; only data-free pruning (prune --method magnitude or random) is available.`,
+  );
+}
+
+/** Throws a usage error when --layer-sparsity names a layer the model does not have. */
+function checkLayerNames(loaded: LoadedModel, settings: { layerSparsity?: Record<string, number> }): void {
+  const names = denseLayers(loaded.network).map((layer) => layer.name);
+  for (const name of Object.keys(settings.layerSparsity ?? {})) {
+    if (!names.includes(name)) {
+      throw new UsageError(`--layer-sparsity names '${name}', which is not a dense layer of ${loaded.path}; dense layers are ${names.join(', ')}.`);
+    }
+  }
 }
 
 function checkFeatures(network: Network, dataset: Dataset): void {
@@ -181,7 +226,11 @@ export async function runScore(
 export async function runEvaluate(request: ModelRequest & DataRequest, task: JobOptions = {}): Promise<EvaluateReport> {
   await initBackend(task.backend);
   const loaded = await loadComputable(request, task);
-  const { evaluation, notes } = await prepareData(loaded.network, request, task);
+  requireRunnable(loaded, 'evaluate');
+  const prepared = await prepareData(loaded.network, request, task);
+  const { evaluation } = prepared;
+  // evaluate has no calibration step, so the note about evaluating on calibration rows is moot.
+  const notes = prepared.notes.filter((note) => !note.startsWith('evaluation uses the calibration samples'));
   const result = await evaluateNetwork(loaded.network, null, evaluation, task);
   return { samples: result.samples, metrics: result.metrics, task: result.task, notes };
 }
@@ -201,10 +250,19 @@ export async function runPrune(request: PruneRequest, settings: PruneJobSettings
   const backend = await initBackend(task.backend);
   const loaded = await loadComputable(request, task);
   const output = await chooseOutput(loaded, request, settings.sparsity);
-  const data = request.data ? await prepareData(loaded.network, request as DataRequest, task) : null;
+  checkLayerNames(loaded, settings);
+  const runnable = isRunnable(loaded.network);
+  const data = request.data && runnable ? await prepareData(loaded.network, request as DataRequest, task) : null;
+  const runNotes: string[] = [];
+  if (!runnable && request.data) {
+    runNotes.push('the model has layers PruneLens cannot run, so the data was not used and no metrics were measured.');
+  }
   let chosen: PruneSettings;
   let auto: AutoReport | undefined;
-  if (settings.method === 'auto') {
+  if (settings.method === 'auto' && !runnable) {
+    runNotes.push('--method auto needs to run the model; magnitude pruning was used instead.');
+    chosen = { ...settings, method: 'magnitude' };
+  } else if (settings.method === 'auto') {
     if (!data) throw new UsageError(`method 'auto' needs calibration data; pass it with --data FILE.`);
     const choice = await chooseMethod(loaded.network, data.calibration, settings, loaded, autoOptions(settings), {
       signal: task.signal,
@@ -241,7 +299,7 @@ export async function runPrune(request: PruneRequest, settings: PruneJobSettings
     calibration: { samples: data?.calibration.samples ?? 0, source: data?.calibration.description ?? 'none' },
     backend: backend.name,
     seconds: (Date.now() - started) / 1000,
-    notes: [...loaded.notes, ...(data?.notes ?? []), ...outcome.notes, ...saved.notes, ...backend.notes],
+    notes: [...loaded.notes, ...runNotes, ...(data?.notes ?? []), ...outcome.notes, ...saved.notes, ...backend.notes],
   };
 }
 
@@ -303,6 +361,7 @@ export async function runSensitivity(
   const started = Date.now();
   const backend = await initBackend(task.backend);
   const loaded = await loadComputable(request, task);
+  requireRunnable(loaded, 'sensitivity');
   const { calibration, evaluation } = await prepareData(loaded.network, request, task);
   const scores = (await scoreNetwork(loaded.network, calibration, settings, task)).layers;
   const dense = denseLayers(loaded.network);
@@ -377,6 +436,7 @@ export async function runCompare(
   const started = Date.now();
   const backend: BackendInfo = await initBackend(task.backend);
   const loaded = await loadComputable(request, task);
+  requireRunnable(loaded, 'compare');
   const { calibration, evaluation } = await prepareData(loaded.network, request, task);
   const original = await evaluateNetwork(loaded.network, loaded.network, evaluation, { signal: task.signal });
   const runs = options.entries.length * options.sparsities.length;
