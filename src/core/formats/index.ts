@@ -63,20 +63,33 @@ export async function openModel(file: string, options: OpenOptions = {}): Promis
 function describeUnknown(probe: FileProbe): string {
   const { head, size } = probe;
   if (size === 0) return 'is empty, not a model.';
-  const text = new TextDecoder('utf-8', { fatal: false }).decode(head.subarray(0, 512));
   const startsWith = (...bytes: number[]) => bytes.every((byte, i) => head[i] === byte);
+  const name = path.basename(probe.path).toLowerCase();
   if (startsWith(0x89, 0x50, 0x4e, 0x47)) return 'is a PNG image, not a model.';
   if (startsWith(0xff, 0xd8, 0xff)) return 'is a JPEG image, not a model.';
   if (startsWith(0x25, 0x50, 0x44, 0x46)) return 'is a PDF document, not a model.';
-  if (startsWith(0x1f, 0x8b)) return 'is a gzip file, not a model; unpack it first.';
+  if (startsWith(0x1f, 0x8b)) return 'is a gzip file, not a model; if it holds data, pass it with --data.';
+  if (startsWith(0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59)) return 'is a NumPy .npy array, not a model; pass it with --data.';
+  if (head.length >= 4 && head[0] === 0 && head[1] === 0 && head[2] >= 0x08 && head[2] <= 0x0e && head[3] >= 1 && head[3] <= 4) {
+    return 'is an IDX data file (MNIST format), not a model; pass it with --data.';
+  }
   if (startsWith(0x50, 0x4b, 0x03, 0x04)) {
     return 'is a zip file that is neither a Keras 3 .keras model nor a PyTorch state dict.';
   }
   if (startsWith(0x89, 0x48, 0x44, 0x46)) return 'is an HDF5 file without Keras model weights.';
-  if (text.trimStart().startsWith('{') || text.trimStart().startsWith('[')) {
-    return 'is a JSON file but not a TensorFlow.js layers model (no "modelTopology" and "weightsManifest").';
+  if (/\.onnx\.data$|\.data$/.test(name)) return "looks like an ONNX external-data file; open the .onnx model beside it.";
+  if (/shard\d+of\d+(\.bin)?$|\.weights\.bin$/.test(name)) return 'is a TensorFlow.js weight shard; open the model.json beside it.';
+  const text = new TextDecoder('utf-8', { fatal: false }).decode(head.subarray(0, 512));
+  if (isText(head) && /^\s*[[{]/.test(text)) {
+    return 'is a JSON file but not a TensorFlow.js layers model (no "modelTopology" and "weightsManifest"); a Keras architecture file goes with --architecture beside its .h5.';
   }
-  if (/^[^\n]*,[^\n]*\n/.test(text)) return 'is a CSV file, not a model; pass it with --data instead.';
-  const known = formats.flatMap((format) => format.extensions).join(', ');
+  if (isText(head) && /^[^\n]*,[^\n]*\n/.test(text)) return 'is a CSV file, not a model; pass it with --data instead.';
+  const known = formats.flatMap((format) => format.extensions).filter((extension) => extension !== path.extname(name)).join(', ');
   return `is not a model file PruneLens can read (supported: ${known}).`;
+}
+
+/** Returns true when the first bytes contain no control characters other than white space. */
+function isText(head: Uint8Array): boolean {
+  const sample = head.subarray(0, 512);
+  return sample.every((byte) => byte >= 0x20 || byte === 0x09 || byte === 0x0a || byte === 0x0d);
 }
