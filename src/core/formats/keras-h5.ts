@@ -150,7 +150,7 @@ async function readLayout(
       throw new ModelFormatError(
         file,
         'holds weights only (no model_config); put the model.to_json() or to_yaml() output beside it ' +
-          `as ${path.basename(file, path.extname(file))}.json or .yaml, or pass its path as the architecture.`,
+          `as ${path.basename(file, path.extname(file))}.json or .yaml, or pass its path with --architecture FILE.`,
       );
     }
     const topology = await readArchitectureFile(sidecar);

@@ -12,7 +12,8 @@ const sidecarExtensions = ['.json', '.yaml', '.yml'];
 
 /**
  * Finds the architecture file for a weights-only model: `architecture` when given, otherwise a
- * `.json`, `.yaml` or `.yml` file with the model's base name. Returns null when none exists.
+ * `.json`, `.yaml` or `.yml` file with the model's base name, or with the base name of the model
+ * PruneLens pruned it from (`mlp.pruned-80.h5` finds `mlp.json`). Returns null when none exists.
  */
 export async function findArchitectureFile(
   modelFile: string,
@@ -20,8 +21,8 @@ export async function findArchitectureFile(
 ): Promise<string | null> {
   if (architecture) return path.resolve(architecture);
   const base = modelFile.slice(0, modelFile.length - path.extname(modelFile).length);
-  for (const extension of sidecarExtensions) {
-    const candidate = base + extension;
+  const bases = [base, base.replace(/\.pruned-[\d.]+$/, '')];
+  for (const candidate of bases.flatMap((name) => sidecarExtensions.map((extension) => name + extension))) {
     try {
       if (!(await fs.stat(candidate)).isFile()) continue;
     } catch {
