@@ -146,7 +146,8 @@ export function writesOutside(accesses: TracedAccess[], allowed: string[]): Trac
       access.writes &&
       access.path.startsWith('/') &&
       !access.path.startsWith('/dev/') &&
-      !/\/tsx-\d+\//.test(access.path) &&
+      // tsx keeps its compile cache in a tsx-<uid> folder of the temporary directory.
+      !/\/tsx-\d+(\/|$)/.test(access.path) &&
       !access.path.includes('/node-compile-cache/') &&
       !roots.some((folder) => access.path === folder || access.path.startsWith(folder + path.sep)),
   );
