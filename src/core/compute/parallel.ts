@@ -111,7 +111,7 @@ async function collectOnTwoThreads(
       type: 'accumulate',
       backend: currentBackendPreference(),
       network: runtime.network,
-      dataset: sliceOf(dataset, half, dataset.samples),
+      dataset: sliceOf(dataset, half, dataset.samples, true),
       needs,
       options: { reference, batchSize, seed, maxExactOutputs, sensitivityMethod, cacheBytes },
       shifts,
@@ -129,6 +129,10 @@ async function collectOnTwoThreads(
       finishRefinement(pass.layers, plan);
     }
     return { ...pass.result(), samples: dataset.samples };
+  } catch (error) {
+    // The worker may still be busy with this run; a fresh one serves the next.
+    void worker.terminate();
+    throw error;
   } finally {
     pass.dispose();
     worker.postMessage({ type: 'release' } satisfies WorkerRequest);
@@ -145,15 +149,20 @@ function firstBatchShifts(runtime: Runtime, dataset: Dataset, batchSize: number)
   return shifts;
 }
 
-/** Returns samples `[start, end)` as a dataset that shares the features. */
-function sliceOf(dataset: Dataset, start: number, end: number): Dataset {
+/**
+ * Returns samples `[start, end)` as a dataset that shares the features, or with `copy` owns
+ * them: a message to a worker would otherwise carry the whole buffer behind a view.
+ */
+function sliceOf(dataset: Dataset, start: number, end: number, copy = false): Dataset {
   const width = dataset.featureCount;
   const labelWidth = dataset.labelWidth;
+  const part = <T extends Float32Array>(values: T, size: number) =>
+    copy ? values.slice(start * size, end * size) : values.subarray(start * size, end * size);
   return {
     ...dataset,
     samples: end - start,
-    features: dataset.features.subarray(start * width, end * width),
-    labels: dataset.labels ? dataset.labels.subarray(start * labelWidth, end * labelWidth) : null,
+    features: part(dataset.features, width),
+    labels: dataset.labels ? part(dataset.labels, labelWidth) : null,
   };
 }
 
