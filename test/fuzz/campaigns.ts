@@ -1,5 +1,8 @@
 /** What the fuzzer mutates: per reader, the seed files and the entry point that opens them. */
+import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { unzipSync } from 'fflate';
+import { writeStoredZip } from '../../src/core/formats/torch-zip';
 import { corpusPath } from '../helpers/corpus';
 import type { HarnessTarget } from './protocol';
 
@@ -16,6 +19,11 @@ export interface Campaign {
   reader: string;
   target: HarnessTarget;
   seeds: Seed[];
+  /**
+   * Builds the file to open from the mutated seed bytes, for readers behind a checksum that
+   * would reject nearly every raw mutation.
+   */
+  wrap?: (bytes: Uint8Array) => Uint8Array;
 }
 
 const seedDir = path.join(__dirname, 'seeds');
@@ -26,6 +34,16 @@ function local(name: string): Seed {
 
 function corpus(folder: string, name: string, companions: string[] = []): Seed {
   return { file: corpusPath(folder, name), companions: companions.map((file) => corpusPath(folder, file)) };
+}
+
+/**
+ * Returns a function that puts a pickle in place of `data.pkl` in a copy of the zip `archive`,
+ * so that the zip's CRC-32 matches and the mutated pickle reaches the unpickler.
+ */
+function inTorchZip(archive: string): (bytes: Uint8Array) => Uint8Array {
+  const entries = Object.entries(unzipSync(new Uint8Array(fs.readFileSync(archive))));
+  return (bytes) =>
+    writeStoredZip(entries.map(([name, data]) => ({ name, data: name.endsWith('/data.pkl') ? bytes : data })));
 }
 
 /** Every campaign, in the order the fuzzer shares its time among them. */
@@ -57,6 +75,20 @@ export const campaigns: Campaign[] = [
     reader: 'pickle',
     target: 'pytorch',
     seeds: [local('small-legacy.pt'), local('small-zip.pt'), local('small-checkpoint.pth')],
+  },
+  {
+    reader: 'pickle-in-zip',
+    target: 'pytorch',
+    seeds: [
+      { file: path.join(seedDir, 'small-state-dict.pkl'), companions: [] },
+    ],
+    wrap: inTorchZip(path.join(seedDir, 'small-zip.pt')),
+  },
+  {
+    reader: 'pickle-checkpoint-in-zip',
+    target: 'pytorch',
+    seeds: [{ file: path.join(seedDir, 'small-checkpoint.pkl'), companions: [] }],
+    wrap: inTorchZip(path.join(seedDir, 'small-checkpoint.pth')),
   },
   {
     reader: 'idx',

@@ -39,7 +39,7 @@ async function fuzzCampaign(campaign: Campaign, pool: ReaderPool, seconds: numbe
       const chosen = seeds[Math.floor(random() * seeds.length)];
       const donor = seeds[Math.floor(random() * seeds.length)].bytes;
       const bytes = mutate(chosen.bytes, random, donor);
-      const file = prepareInput(work, chosen.entry, bytes);
+      const file = prepareInput(work, chosen.entry, campaign.wrap ? campaign.wrap(bytes) : bytes);
       const verdict = await pool.run(campaign.target, file, true);
       tally.inputs++;
       if (verdict.kind === 'ok') tally.ok++;

@@ -4,6 +4,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, describe, it } from 'node:test';
+import { campaigns } from './campaigns';
 import { ReaderPool } from './harness';
 import { findSeed, prepareInput, type RegressionInfo } from './inputs';
 
@@ -24,7 +25,10 @@ for (const reader of readers) {
     for (const hash of hashes) {
       const info = JSON.parse(fs.readFileSync(path.join(folder, `${hash}.json`), 'utf8')) as RegressionInfo;
       it(`${hash} no longer crashes`, async () => {
-        const bytes = new Uint8Array(fs.readFileSync(path.join(folder, hash)));
+        const saved = new Uint8Array(fs.readFileSync(path.join(folder, hash)));
+        // Inputs of a wrapping campaign are saved before wrapping, as the fuzzer mutated them.
+        const wrap = campaigns.find((campaign) => campaign.reader === reader)?.wrap;
+        const bytes = wrap ? wrap(saved) : saved;
         const file = prepareInput(path.join(work, reader, hash), findSeed(info.seed), bytes);
         const verdict = await pool.run(info.target, file, true);
         assert.notEqual(verdict.kind, 'crash', `${verdict.reason}: ${verdict.message} (was: ${info.problem})`);
