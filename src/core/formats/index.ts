@@ -79,6 +79,7 @@ function describeUnknown(probe: FileProbe): string {
   if (startsWith(0x89, 0x48, 0x44, 0x46)) return 'is an HDF5 file without Keras model weights.';
   if (/\.onnx\.data$|\.data$/.test(name)) return "looks like an ONNX external-data file; open the .onnx model beside it.";
   if (/shard\d+of\d+(\.bin)?$|\.weights\.bin$/.test(name)) return 'is a TensorFlow.js weight shard; open the model.json beside it.';
+  if (/\.ya?ml$/.test(name)) return 'is a YAML file, not a model; a Keras architecture file goes with --architecture beside its .h5.';
   const text = new TextDecoder('utf-8', { fatal: false }).decode(head.subarray(0, 512));
   if (isText(head) && /^\s*[[{]/.test(text)) {
     return 'is a JSON file but not a TensorFlow.js layers model (no "modelTopology" and "weightsManifest"); a Keras architecture file goes with --architecture beside its .h5.';

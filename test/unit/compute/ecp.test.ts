@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../../../src/core/compute/backend';
-import { scoreNetwork } from '../../../src/core/compute/prune';
+import { evaluateNetwork } from '../../../src/core/compute/evaluate';
+import { pruneNetwork, scoreNetwork } from '../../../src/core/compute/prune';
 import type { ScoreSettings } from '../../../src/core/reports';
 import { randomDataset, referenceEcp, smallClassifier } from '../../helpers/synthetic';
 
@@ -43,6 +44,18 @@ describe('ecp scores', () => {
     await scoreNetwork(network, dataset, settings);
     await scoreNetwork(network, dataset, { ...settings, method: 'wanda' });
     await scoreNetwork(network, dataset, { ...settings, method: 'taylor' });
+    assert.equal(tf.memory().numTensors, before);
+  });
+
+  it('pruning and evaluation leak nothing', async () => {
+    const network = smallClassifier();
+    const dataset = randomDataset(100, 6, 3);
+    const prune = { ...settings, sparsity: 0.6, steps: 3, scope: 'global' as const, maxLayerSparsity: 0.99, missingBias: 'add' as const };
+    await pruneNetwork(network, dataset, prune, { canAddBias: () => true });
+    const before = tf.memory().numTensors;
+    const outcome = await pruneNetwork(network, dataset, prune, { canAddBias: () => true });
+    await pruneNetwork(network, dataset, { ...prune, method: 'obd', scope: 'layer' }, { canAddBias: () => true });
+    await evaluateNetwork(outcome.network, network, dataset);
     assert.equal(tf.memory().numTensors, before);
   });
 });
