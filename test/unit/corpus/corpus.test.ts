@@ -64,8 +64,8 @@ function assertOnlyPrunedChanged(reloaded: Network, original: Network, pruned: N
     assert.deepEqual(layer.kernel, target.kernel, `${file}: kernel of '${layer.name}'`);
     assert.deepEqual(layer.bias, target.bias, `${file}: bias of '${layer.name}'`);
     for (let k = 0; k < layer.kernel.length; k++) {
-      const original = (before as typeof layer).kernel[k];
-      if (layer.kernel[k] !== 0) assert.equal(layer.kernel[k], original, `${file}: '${layer.name}' weight ${k}`);
+      const kept: number = (before as typeof layer).kernel[k];
+      if (layer.kernel[k] !== 0) assert.equal(layer.kernel[k], kept, `${file}: '${layer.name}' weight ${k}`);
     }
   });
 }
