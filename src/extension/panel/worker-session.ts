@@ -4,12 +4,13 @@
  * tensors stay in the worker.
  */
 import { scoreNetwork } from '../../core/compute/prune';
+import { inspectModel } from '../../core/jobs';
 import type { LayerScores } from '../../core/compute/scores';
 import type { Dataset } from '../../core/data/types';
 import type { LoadedModel } from '../../core/formats/types';
-import { countZeros, denseLayers, layerParams, type Layer } from '../../core/model';
+import { countZeros, denseLayers } from '../../core/model';
 import type { TaskOptions } from '../../core/progress';
-import type { DataRequest, InspectLayer, MethodName, ModelRequest, ScoreSettings } from '../../core/reports';
+import type { DataRequest, MethodName, ModelRequest, ScoreSettings } from '../../core/reports';
 import { sortScores, summarizeSorted } from '../../core/view/summary';
 import { imageShape, inputImportance } from '../../core/view/tiles';
 import type { InputImage, ModelSummary, ScoresState, WireSummary } from '../../shared/protocol';
@@ -84,49 +85,20 @@ export function inputImageOf(panel: WorkerPanel): InputImage | null {
   return { layer: first.name, height: shape[0], width: shape[1], values: values.buffer as ArrayBuffer };
 }
 
-function inspectLayer(layer: Layer): InspectLayer {
-  const params = layerParams(layer);
-  switch (layer.kind) {
-    case 'dense':
-      return {
-        name: layer.name,
-        type: 'Dense',
-        units: layer.units,
-        inputs: layer.inputs,
-        activation: layer.activation.name,
-        bias: layer.bias !== null,
-        params,
-        zeros: countZeros(layer.kernel),
-      };
-    case 'batchnorm':
-      return { name: layer.name, type: 'BatchNormalization', params };
-    case 'activation':
-      return { name: layer.name, type: 'Activation', activation: layer.activation.name, params };
-    case 'identity':
-    case 'reshape':
-      return { name: layer.name, type: layer.className, params };
-    case 'scale':
-      return { name: layer.name, type: 'Scaler', params };
-    case 'opaque':
-      return { name: layer.name, type: layer.className, params, note: layer.reason };
-  }
-}
-
 /** Summarizes the model for the panel's header and layer table. */
 export function modelSummary(panel: WorkerPanel, fileName: string, formatName: string): ModelSummary {
   const network = panel.model.network;
   const dense = denseLayers(network);
-  const prunable = dense.reduce((sum, layer) => sum + layer.kernel.length, 0);
-  const zeros = dense.reduce((sum, layer) => sum + countZeros(layer.kernel), 0);
+  const report = inspectModel(panel.model);
   return {
     fileName,
     format: formatName,
-    params: network.layers.reduce((sum, layer) => sum + layerParams(layer), 0),
-    prunable,
-    sparsity: prunable > 0 ? zeros / prunable : 0,
+    params: report.params,
+    prunable: report.prunable,
+    sparsity: report.sparsity,
     inputShape: network.inputShape,
-    runnable: network.layers.every((layer) => layer.kind !== 'opaque'),
-    layers: network.layers.map(inspectLayer),
+    runnable: report.runnable,
+    layers: report.layers,
     dense: dense.map((layer) => ({
       name: layer.name,
       units: layer.units,
