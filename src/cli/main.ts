@@ -71,7 +71,7 @@ export function buildProgram(): Command {
     const report = await withProgress(options, (task) =>
       runScore({ ...modelRequest(model, options), ...dataRequest(options) }, scoreSettings(options), task),
     );
-    await refuseExisting(String(options.out), Boolean(options.force));
+    await rejectExisting(String(options.out), Boolean(options.force));
     await writeFileAtomic(String(options.out), JSON.stringify(report));
     process.stderr.write(`wrote ${options.out} (${report.layers.length} layers, ${report.samples} samples, ${report.backend})\n`);
   });
@@ -168,7 +168,8 @@ function parseEntries(parts: string[], steps: number): CompareEntry[] {
   return parts.map((part) => {
     const [name, count] = part.trim().split(':');
     const method = parseMethod(name, '--methods');
-    const entrySteps = count === undefined ? (method === 'ecp' ? steps : 1) : Number(count);
+    let entrySteps = method === 'ecp' ? steps : 1;
+    if (count !== undefined) entrySteps = Number(count);
     if (!Number.isInteger(entrySteps) || entrySteps < 1) throw new UsageError(`--methods: invalid step count in '${part}'.`);
     return { method, steps: entrySteps };
   });
@@ -190,7 +191,7 @@ async function withProgress<T>(options: RawOptions, run: (task: Task) => Promise
   }
 }
 
-async function refuseExisting(file: string, force: boolean): Promise<void> {
+async function rejectExisting(file: string, force: boolean): Promise<void> {
   const exists = await fs.stat(file).then(
     () => true,
     () => false,

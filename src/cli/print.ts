@@ -42,13 +42,18 @@ export function printInspect(report: InspectReport): void {
       layer.type,
       layer.units !== undefined ? `${layer.inputs}→${layer.units}` : '',
       layer.activation ?? '',
-      layer.bias === undefined ? '' : layer.bias ? 'yes' : 'no',
+      describeBias(layer.bias),
       String(layer.params),
       layer.zeros === undefined ? '' : String(layer.zeros),
     ]);
   }
   write(table(rows));
   for (const note of report.notes) write(`note: ${note}`);
+}
+
+function describeBias(bias: boolean | undefined): string {
+  if (bias === undefined) return '';
+  return bias ? 'yes' : 'no';
 }
 
 /** Prints `prune`. */

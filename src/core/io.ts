@@ -25,7 +25,7 @@ export function temporaryPathFor(target: string): string {
   return path.join(path.dirname(target), `.${path.basename(target)}.${suffix}.tmp`);
 }
 
-/** Turns a file system error into a one-line message that says what to do. */
+/** Turns a file system error into a one-line message with the next step. */
 export function describeWriteError(target: string, error: unknown): Error {
   const code = (error as NodeJS.ErrnoException)?.code;
   if (code === 'ENOSPC') return new PruneLensError(target, 'cannot write: the disk is full.');

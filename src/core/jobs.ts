@@ -340,7 +340,7 @@ async function chooseOutput(loaded: LoadedModel, request: PruneRequest, sparsity
   return output;
 }
 
-/** The metric a comparison or sensitivity curve shows for a task. */
+/** Returns the metric a comparison or sensitivity curve shows for a task. */
 export function mainMetric(evaluation: Evaluation): keyof Metrics {
   if (evaluation.task === 'classification') return 'accuracy';
   if (evaluation.task === 'regression') return 'mse';

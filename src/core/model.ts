@@ -91,7 +91,7 @@ export interface OpaqueLayer {
   kind: 'opaque';
   name: string;
   className: string;
-  /** Why the core cannot run it, in one sentence. */
+  /** The reason the core cannot run it, in one sentence. */
   reason: string;
   /** Number of stored parameters, for the summary. */
   params: number;

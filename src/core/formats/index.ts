@@ -45,7 +45,7 @@ export async function probeFile(file: string): Promise<FileProbe> {
   }
 }
 
-/** Returns the reader for a file, or throws a one-line error that says what the file seems to be. */
+/** Returns the reader for a file, or throws a one-line error naming what the file seems to be. */
 export async function detectFormat(file: string): Promise<ModelFormat> {
   const probe = await probeFile(file);
   const format = formats.find((candidate) => candidate.match(probe));
