@@ -257,31 +257,19 @@ export async function runPrune(request: PruneRequest, settings: PruneJobSettings
   if (!runnable && request.data) {
     runNotes.push('the model has layers PruneLens cannot run, so the data was not used and no metrics were measured.');
   }
-  let chosen: PruneSettings;
-  let auto: AutoReport | undefined;
-  if (settings.method === 'auto' && !runnable) {
-    runNotes.push('--method auto needs to run the model; magnitude pruning was used instead.');
-    chosen = { ...settings, method: 'magnitude' };
-  } else if (settings.method === 'auto') {
-    if (!data) throw new UsageError(`method 'auto' needs calibration data; pass it with --data FILE.`);
-    const choice = await chooseMethod(loaded.network, data.calibration, settings, loaded, autoOptions(settings), {
-      signal: task.signal,
-      onProgress: subProgress(task.onProgress, 0, 0.6),
-    });
-    auto = choice.choice;
-    chosen = { ...settings, method: choice.winner.method, steps: choice.winner.steps, scope: choice.winner.scope };
-  } else {
-    chosen = { ...settings, method: settings.method };
-  }
+  const { chosen, auto } = await resolveMethod(loaded, data, settings, task, runNotes);
+
   const outcome = await pruneNetwork(loaded.network, data?.calibration ?? null, chosen, loaded, {
     signal: task.signal,
     onProgress: subProgress(task.onProgress, auto ? 0.6 : 0, 0.85),
   });
+
   const before = data ? await evaluateNetwork(loaded.network, loaded.network, data.evaluation, { signal: task.signal }) : null;
   const after = data ? await evaluateNetwork(outcome.network, loaded.network, data.evaluation, { signal: task.signal }) : null;
   task.onProgress?.({ fraction: 0.9, message: `writing ${path.basename(output)}` });
   const saved = await loaded.save(outcome.network, output, task);
   task.onProgress?.({ fraction: 1, message: 'done' });
+
   const steps = chosen.method === 'magnitude' || chosen.method === 'random' ? 1 : chosen.steps;
   return {
     output,
@@ -301,6 +289,31 @@ export async function runPrune(request: PruneRequest, settings: PruneJobSettings
     seconds: (Date.now() - started) / 1000,
     notes: [...loaded.notes, ...runNotes, ...(data?.notes ?? []), ...outcome.notes, ...saved.notes, ...backend.notes],
   };
+}
+
+/**
+ * Turns the job's method into the settings that run: `auto` becomes the winner of the choice,
+ * or magnitude when the model cannot run.
+ */
+async function resolveMethod(
+  loaded: LoadedModel,
+  data: PreparedData | null,
+  settings: PruneJobSettings,
+  task: JobOptions,
+  notes: string[],
+): Promise<{ chosen: PruneSettings; auto?: AutoReport }> {
+  if (settings.method !== 'auto') return { chosen: { ...settings, method: settings.method } };
+  if (!isRunnable(loaded.network)) {
+    notes.push('--method auto needs to run the model; magnitude pruning was used instead.');
+    return { chosen: { ...settings, method: 'magnitude' } };
+  }
+  if (!data) throw new UsageError(`method 'auto' needs calibration data; pass it with --data FILE.`);
+  const choice = await chooseMethod(loaded.network, data.calibration, settings, loaded, autoOptions(settings), {
+    signal: task.signal,
+    onProgress: subProgress(task.onProgress, 0, 0.6),
+  });
+  const { method, steps, scope } = choice.winner;
+  return { chosen: { ...settings, method, steps, scope }, auto: choice.choice };
 }
 
 function autoOptions(settings: { steps: number; seed: number; auto?: AutoSettings }): AutoOptions {
