@@ -20,6 +20,33 @@ export type H5Dataset = H5.Dataset;
 
 let loading: Promise<H5Wasm> | undefined;
 
+/** The module once loaded, for cleanup in synchronous error paths. */
+let loaded: H5Wasm | undefined;
+
+/** Emscripten's file system as h5wasm exports it: open streams, indexed by descriptor. */
+interface EmscriptenStreams {
+  streams: ({ path?: string } | null | undefined)[];
+  close(stream: object): void;
+}
+
+/**
+ * Closes the temporary files h5wasm's throwing error handler leaves open. h5wasm 0.10 writes
+ * HDF5's error stack to a C `tmpfile()` and throws before closing it, so each HDF5 error leaks a
+ * file descriptor, and after a few thousand errors in one process HDF5 aborts.
+ */
+function closeErrorStreams(h5wasm: H5Wasm): void {
+  const fs = (h5wasm as unknown as { FS?: EmscriptenStreams }).FS;
+  for (const stream of fs?.streams ?? []) {
+    if (stream && stream.path?.startsWith('/tmp/tmpfile_')) {
+      try {
+        fs!.close(stream);
+      } catch {
+        // Already closed: nothing to release.
+      }
+    }
+  }
+}
+
 /** Loads h5wasm once and waits for its WebAssembly module. */
 export async function loadH5Wasm(): Promise<H5Wasm> {
   loading ??= (async () => {
@@ -27,6 +54,7 @@ export async function loadH5Wasm(): Promise<H5Wasm> {
     const module = await h5wasm.ready;
     // Without this, HDF5 prints its error stack (HDF5-DIAG) to stderr instead of throwing.
     module.activate_throwing_error_handler();
+    loaded = h5wasm;
     return h5wasm;
   })();
   return loading;
@@ -40,6 +68,7 @@ export async function openH5(file: string, mode: 'r' | 'a', shownAs = file): Pro
     if (!handle.file_id || handle.file_id < 0n) throw new Error('invalid file id');
     return handle;
   } catch (error) {
+    closeErrorStreams(h5wasm);
     throw new ModelFormatError(
       shownAs,
       'is not a readable HDF5 file (truncated or damaged); re-save the model from Keras.',
@@ -112,6 +141,7 @@ const littleEndianHost = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
  */
 export function damagedHdf5Error(file: string, error: unknown): Error {
   if (error instanceof PruneLensError || error instanceof CancelledError) return error;
+  if (loaded) closeErrorStreams(loaded);
   const text = error instanceof Error ? error.message : String(error);
   const reason = /\bin (\w+\(\)): ([^\n]+)/.exec(text);
   const detail = reason ? `${reason[1]}: ${reason[2].trim()}` : text.split('\n')[0];
