@@ -17,7 +17,7 @@ import { prepareInput, seedName, type RegressionInfo } from './inputs';
 
 const regressionDir = path.join(__dirname, 'regressions');
 
-/** Inputs run by one reader process before it is replaced. */
+/** HDF5 inputs run by one reader process before it is replaced. */
 const recycleEvery = 500;
 
 interface Tally {
@@ -47,7 +47,8 @@ async function fuzzCampaign(campaign: Campaign, pool: ReaderPool, seconds: numbe
       tally.inputs++;
       // h5wasm aborts for good after a few thousand HDF5 errors in one process, which would turn
       // every later input into a rejection, so the reader process is replaced regularly.
-      if (tally.inputs % recycleEvery === 0) pool.close();
+      const usesHdf5 = campaign.target === 'keras-h5' || campaign.target === 'keras';
+      if (usesHdf5 && tally.inputs % recycleEvery === 0) pool.close();
       if (verdict.kind === 'ok') tally.ok++;
       else if (verdict.kind === 'rejected') tally.rejected++;
       else if (known.has(verdict.signature)) tally.repeats++;
