@@ -208,6 +208,7 @@ describe('model panel in code-server', { timeout: 900_000 }, () => {
     await panel.locator('#sensitivity-table tbody tr').first().waitFor({ timeout: 300_000 });
     assert.equal(await panel.locator('#sensitivity-table tbody tr').count(), 2);
     assert.ok(await canvasHasContent(panel, '#sensitivity-chart canvas'), 'the sensitivity chart is blank');
+    await page.locator('iframe.webview.ready').screenshot({ path: path.join(screenshots, 'panel-sensitivity-dark.png') });
     await panel.locator('#sensitivity-apply').click();
     await panel.locator('#sensitivity-status', { hasText: 'Per-layer sparsities set' }).waitFor();
     await panel.locator('#sensitivity-table tbody tr').first().locator('button.cell-pick').first().press('Enter');
@@ -264,9 +265,19 @@ describe('model panel in code-server', { timeout: 900_000 }, () => {
       await page.waitForTimeout(1000);
       assert.ok(await canvasHasContent(panel, 'canvas.heatmap'), `the heatmap is blank in ${theme.name}`);
       await saveHeatmapShots(theme.file);
+      await saveViewShot('sensitivity', theme.file);
+      await saveViewShot('comparison', theme.file);
+      await panel.locator('#tab-heatmaps').click();
     }
     await page.screenshot({ path: path.join(screenshots, 'workbench-light-high-contrast.png') });
   });
+
+  /** Opens the sensitivity or comparison tab and saves it as a screenshot. */
+  async function saveViewShot(view: 'sensitivity' | 'comparison', theme: string): Promise<void> {
+    await panel.locator(`#tab-${view}`).click();
+    assert.ok(await canvasHasContent(panel, `#${view}-chart canvas`), `the ${view} chart is blank in ${theme}`);
+    await page.locator('iframe.webview.ready').screenshot({ path: path.join(screenshots, `panel-${view}-${theme}.png`) });
+  }
 
   /** Saves the sliders and the first heatmaps of the panel as two screenshots. */
   async function saveHeatmapShots(theme: string): Promise<void> {
