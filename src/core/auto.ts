@@ -179,7 +179,7 @@ const metricName: Record<Evaluation['task'], string> = {
 };
 
 /**
- * Picks the candidate with the best validation metric, but keeps the better magnitude candidate
+ * Picks the candidate with the best validation metric, but keeps global magnitude pruning
  * unless the best one beats it clearly on the same rows (see pairedVerdict).
  */
 function pickWinner(
@@ -192,14 +192,16 @@ function pickWinner(
     list.reduce((winner, result) => (compareMetrics(result.metrics, winner.metrics, kind) < 0 ? result : winner));
   const best = rank(results);
   const lowest = `lowest validation ${metricName[kind]} of ${results.length} candidates on ${validationSamples} held-out calibration rows`;
+  // The baseline is plain magnitude pruning with one global threshold; per-layer magnitude is a
+  // candidate like any other, because on an untrained corpus model it lost to the baseline.
   const magnitudes = results.filter((result) => result.method === 'magnitude');
-  if (magnitudes.length === 0 || best.method === 'magnitude') return { best, reason: lowest };
-  const magnitude = rank(magnitudes);
-  const verdict = pairedVerdict(losses.get(best.name) as SampleLosses, losses.get(magnitude.name) as SampleLosses);
-  if (verdict.better) return { best, reason: `${lowest}, and clearly better than ${magnitude.name}: ${verdict.because}` };
+  const baseline = results.find((result) => result.name === 'magnitude/global') ?? (magnitudes.length > 0 ? rank(magnitudes) : undefined);
+  if (!baseline || best === baseline) return { best, reason: lowest };
+  const verdict = pairedVerdict(losses.get(best.name) as SampleLosses, losses.get(baseline.name) as SampleLosses);
+  if (verdict.better) return { best, reason: `${lowest}, and clearly better than ${baseline.name}: ${verdict.because}` };
   return {
-    best: magnitude,
-    reason: `${best.name} had the ${lowest}, but not clearly better than ${magnitude.name} on the same rows (${verdict.because}), so magnitude pruning was kept`,
+    best: baseline,
+    reason: `${best.name} had the ${lowest}, but not clearly better than ${baseline.name} on the same rows (${verdict.because}), so ${baseline.name} was kept`,
   };
 }
 

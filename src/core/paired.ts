@@ -69,11 +69,17 @@ export interface PairedVerdict {
 }
 
 /**
+ * Standard deviations a candidate must beat magnitude by. At one, an untrained corpus model
+ * (chance accuracy) let a candidate through that was 0.6 points worse on held-out rows.
+ */
+const requiredDeviations = 2;
+
+/**
  * Returns whether `candidate` beats `baseline` by more than the noise of the validation rows.
  * Classifiers must get significantly more samples right (wins minus losses of the paired
- * comparison at least 2 and above one standard deviation, `sqrt(wins + losses)`), because a
+ * comparison at least 2 and above two standard deviations, `2 sqrt(wins + losses)`), because a
  * lower cross-entropy alone did not carry over to held-out rows in the corpus. Regressors and
- * unlabelled models must lower the mean loss by more than one standard error of the paired
+ * unlabelled models must lower the mean loss by more than two standard errors of the paired
  * differences and by more than 2%.
  */
 export function pairedVerdict(candidate: SampleLosses, baseline: SampleLosses): PairedVerdict {
@@ -85,7 +91,7 @@ export function pairedVerdict(candidate: SampleLosses, baseline: SampleLosses): 
       if (!candidate.correct[n] && baseline.correct[n]) losses++;
     }
     const margin = wins - losses;
-    const better = margin >= 2 && margin > Math.sqrt(wins + losses);
+    const better = margin >= 2 && margin > requiredDeviations * Math.sqrt(wins + losses);
     return { better, because: `it classified ${wins} validation rows right that magnitude got wrong and ${losses} the other way` };
   }
   const count = candidate.loss.length;
@@ -101,7 +107,7 @@ export function pairedVerdict(candidate: SampleLosses, baseline: SampleLosses): 
   const mean = sum / count;
   const variance = Math.max(0, sumSquares / count - mean * mean);
   const standardError = Math.sqrt(variance / Math.max(1, count - 1));
-  const better = mean > standardError && mean > 0.02 * (baselineSum / count);
+  const better = mean > requiredDeviations * standardError && mean > 0.02 * (baselineSum / count);
   return {
     better,
     because: `it lowered the mean validation loss by ${mean.toPrecision(3)} (standard error ${standardError.toPrecision(3)}) from magnitude's ${(baselineSum / count).toPrecision(3)}`,
