@@ -10,7 +10,7 @@ export type MethodName = 'ecp' | 'obd' | 'taylor' | 'wanda' | 'magnitude' | 'ran
 
 export const methodNames: readonly MethodName[] = ['ecp', 'obd', 'taylor', 'wanda', 'magnitude', 'random'];
 
-/** Which output the sensitivities are measured on. */
+/** The output the sensitivities are measured on. */
 export type ReferenceOutput = 'logits' | 'output';
 
 /** Options of model loading that every job shares. */
@@ -49,7 +49,7 @@ export interface PruneSettings extends ScoreSettings {
   steps: number;
   scope: 'global' | 'layer';
   maxLayerSparsity: number;
-  /** What to do with a dense layer that has no bias: add a zero bias, or prune it uncompensated. */
+  /** The policy for a dense layer without a bias: add a zero bias, or prune it uncompensated. */
   missingBias: 'add' | 'skip';
   /** Per-layer targets by layer name (scope `layer`); layers not named use `sparsity`. */
   layerSparsity?: Record<string, number>;
@@ -82,7 +82,7 @@ export interface AutoCandidateReport {
   seconds: number;
 }
 
-/** What the automatic choice tried and picked. */
+/** The candidates the automatic choice tried, and its pick. */
 export interface AutoReport {
   winner: string;
   reason: string;

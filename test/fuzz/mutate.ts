@@ -1,16 +1,8 @@
 /** Deterministic byte mutations for fuzzing: bit flips, inserts, deletes, length edits, splices. */
+import { mulberry32 } from '../../src/core/compute/statistics';
 
-/** A seeded uniform generator in [0, 1) (mulberry32). */
-export function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** A seeded uniform generator in [0, 1): the engine's mulberry32, so fuzz runs repeat exactly. */
+export const seededRandom = mulberry32;
 
 type Random = () => number;
 

@@ -8,7 +8,7 @@ import '@tensorflow/tfjs-backend-cpu';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
-/** Which backend to prefer; `auto` tries node, wasm and cpu in that order. */
+/** The preferred backend. `auto` tries node, wasm and cpu in that order. */
 export type BackendPreference = 'auto' | 'node' | 'wasm' | 'cpu';
 
 /** The backend that runs, for logs and reports. */
@@ -16,7 +16,7 @@ export interface BackendInfo {
   name: string;
   threads: number;
   simd?: boolean;
-  /** Why a preferred backend was skipped, one line each. */
+  /** Reasons a preferred backend was skipped, one line each. */
   notes: string[];
 }
 

@@ -23,7 +23,7 @@ export interface DenseStage {
   after: ElementwiseOp[];
 }
 
-/** How the reference output is taken from the last stage. */
+/** The final operation that the logits reference leaves out of the last stage. */
 export interface OutputHead {
   /** The final softmax or sigmoid that the logits reference leaves out, if there is one. */
   final: 'softmax' | 'sigmoid' | null;

@@ -171,7 +171,7 @@ function removeWeights(dense: DenseLayer[], added: Uint32Array[], scores: LayerS
   });
 }
 
-/** Adds zero biases where the policy and the format allow, and says what happens elsewhere. */
+/** Adds zero biases where the policy and the format allow, and returns notes for the other layers. */
 function prepareBiases(dense: DenseLayer[], settings: PruneSettings, hooks: PruneHooks): string[] {
   if (settings.method !== 'ecp') return [];
   const notes: string[] = [];

@@ -29,7 +29,7 @@ export interface OpenOptions extends TaskOptions {
   maxBytes?: number;
 }
 
-/** What a writer did besides changing weights. */
+/** Files a writer wrote and notes on what it did besides changing weights. */
 export interface SaveReport {
   /** Every file written, main file first. */
   files: string[];

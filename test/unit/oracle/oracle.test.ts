@@ -22,7 +22,7 @@ function relativeError(actual: number, reference: number): number {
  * Accuracy tolerance of one table cell, or null where no float32 implementation can match.
  * Iterative ECP on the Boston model keeps choosing among weights whose importance is at the
  * rounding noise of float64 (units active on one sample, raw inputs near 400) while their bias
- * shifts are large, so its path depends on that noise; at 95% on MNIST the accuracy curve is
+ * shifts are large, so its path depends on that noise. At 95% on MNIST the accuracy curve is
  * so steep that the few weights at the threshold move it by about one point.
  */
 function tableTolerance(model: string, column: string, sparsity: number): number | null {
