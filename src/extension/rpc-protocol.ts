@@ -56,8 +56,17 @@ export interface RpcLog {
   message: string;
 }
 
+/**
+ * Worker → host: this worker can no longer serve requests reliably (HDF5 aborted in it), so the
+ * host sends new requests to a fresh worker and ends this one once its requests have settled.
+ */
+export interface RpcRetire {
+  type: 'retire';
+  reason: string;
+}
+
 /** Messages the worker sends. */
-export type WorkerMessage = RpcProgress | RpcResult | RpcError | RpcLog;
+export type WorkerMessage = RpcProgress | RpcResult | RpcError | RpcLog | RpcRetire;
 
 /** Context every handler receives besides its parameters. */
 export interface HandlerContext {

@@ -5,10 +5,24 @@ import type { HostMessage, RpcErrorData, RpcHandlers, WorkerMessage } from './rp
 /** Minimum time between two progress messages of one request, so the host is not flooded. */
 const progressIntervalMs = 50;
 
-/** Serves `handlers` on `port` until the worker ends. */
-export function serveRpc(port: MessagePort, handlers: RpcHandlers): void {
+/**
+ * Serves `handlers` on `port` until the worker ends. After each request, `brokenBecause` returns
+ * whether the worker has become unusable; the first time it does, the host is asked to retire it.
+ */
+export function serveRpc(
+  port: MessagePort,
+  handlers: RpcHandlers,
+  brokenBecause: () => string | undefined = () => undefined,
+): void {
   const running = new Map<number, AbortController>();
   const post = (message: WorkerMessage) => port.postMessage(message);
+  let retiring = false;
+  const retireIfBroken = () => {
+    const reason = brokenBecause();
+    if (retiring || reason === undefined) return;
+    retiring = true;
+    post({ type: 'retire', reason });
+  };
 
   port.on('message', (message: HostMessage) => {
     if (message.type === 'cancel') {
@@ -40,12 +54,16 @@ export function serveRpc(port: MessagePort, handlers: RpcHandlers): void {
       post({ type: 'progress', id, fraction: event.fraction, message: event.message });
     };
     const log = (text: string) => post({ type: 'log', level: 'info', message: text });
+    let outcome: WorkerMessage;
     try {
       const value = await handler(params as never, { signal, onProgress, log });
-      post({ type: 'result', id, value });
+      outcome = { type: 'result', id, value };
     } catch (error) {
-      post({ type: 'error', id, error: toErrorData(error) });
+      outcome = { type: 'error', id, error: toErrorData(error) };
     }
+    // Retiring first means the host sends no request that follows this outcome to this worker.
+    retireIfBroken();
+    post(outcome);
   }
 }
 

@@ -2,7 +2,8 @@
  * Host side of the compute worker: sends requests, relays progress, and enforces cancellation.
  * A cancelled request that has not settled one second after its cancel message makes the client
  * terminate the worker and start a fresh one for the next request, so a handler stuck in a long
- * synchronous step cannot keep computing.
+ * synchronous step cannot keep computing. A worker that reports itself broken is retired the
+ * same way, once the requests it is running have settled.
  */
 import { Worker } from 'node:worker_threads';
 import { CancelledError } from '../core/errors';
@@ -47,6 +48,7 @@ export class WorkerClient {
   private worker: Worker | undefined;
   private nextId = 1;
   private readonly pending = new Map<number, Pending>();
+  private readonly retiring = new Set<Worker>();
   private disposed = false;
 
   constructor(
@@ -109,7 +111,7 @@ export class WorkerClient {
     if (this.worker) return this.worker;
     const worker = new Worker(this.script, { workerData: this.options, execArgv: this.execArgv });
     this.startedWorkers++;
-    worker.on('message', (message: WorkerMessage) => this.onMessage(message));
+    worker.on('message', (message: WorkerMessage) => this.onMessage(message, worker));
     worker.on('error', (error) => {
       this.log.error(`Worker error: ${error.message}`);
       this.forget(worker, new Error(`The PruneLens worker failed: ${error.message}`));
@@ -124,9 +126,13 @@ export class WorkerClient {
     return worker;
   }
 
-  private onMessage(message: WorkerMessage): void {
+  private onMessage(message: WorkerMessage, worker: Worker): void {
     if (message.type === 'log') {
       this.log[message.level](message.message);
+      return;
+    }
+    if (message.type === 'retire') {
+      this.retire(worker, message.reason);
       return;
     }
     const entry = this.pending.get(message.id);
@@ -168,9 +174,25 @@ export class WorkerClient {
     void stuck.terminate();
   }
 
+  /** Sends later requests to a fresh worker and ends `worker` when it has no request left. */
+  private retire(worker: Worker, reason: string): void {
+    this.log.warn(`Starting a fresh worker for the next request: ${reason}.`);
+    if (this.worker === worker) this.worker = undefined;
+    this.retiring.add(worker);
+    this.endIfIdle(worker);
+  }
+
   private settle(id: number, entry: Pending): void {
     clearTimeout(entry.cancelTimer);
     this.pending.delete(id);
+    this.endIfIdle(entry.worker);
+  }
+
+  private endIfIdle(worker: Worker): void {
+    if (!this.retiring.has(worker)) return;
+    for (const entry of this.pending.values()) if (entry.worker === worker) return;
+    this.retiring.delete(worker);
+    void worker.terminate();
   }
 
   /** Drops a worker that errored or exited, failing the requests it was running. */

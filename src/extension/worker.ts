@@ -3,6 +3,7 @@
  * extension runs here, so the extension host's thread stays responsive.
  */
 import { parentPort, workerData } from 'node:worker_threads';
+import { hdf5Stopped } from '../core/formats/hdf5-runtime';
 import { jobHandlers } from './job-handlers';
 import { panelHandlers } from './panel/worker-handlers';
 import type { RpcHandlers, WorkerOptions } from './rpc-protocol';
@@ -15,4 +16,9 @@ const handlers: RpcHandlers = {
   ...jobHandlers(options),
   ...(options.testHooks ? testHandlers : {}),
 };
-if (parentPort) serveRpc(parentPort, handlers);
+// Once HDF5 has aborted on a damaged file, every later HDF5 read in this thread would fail.
+const brokenBecause = () => {
+  const reason = hdf5Stopped();
+  return reason === undefined ? undefined : `HDF5 stopped (${reason})`;
+};
+if (parentPort) serveRpc(parentPort, handlers, brokenBecause);

@@ -17,9 +17,6 @@ import { prepareInput, seedName, type RegressionInfo } from './inputs';
 
 const regressionDir = path.join(__dirname, 'regressions');
 
-/** HDF5 inputs run by one reader process before it is replaced. */
-const recycleEvery = 500;
-
 interface Tally {
   inputs: number;
   ok: number;
@@ -45,10 +42,6 @@ async function fuzzCampaign(campaign: Campaign, pool: ReaderPool, seconds: numbe
       const file = prepareInput(work, chosen.entry, campaign.wrap ? campaign.wrap(bytes) : bytes);
       const verdict = await pool.run(campaign.target, file, true);
       tally.inputs++;
-      // h5wasm aborts for good after a few thousand HDF5 errors in one process, which would turn
-      // every later input into a rejection, so the reader process is replaced regularly.
-      const usesHdf5 = campaign.target === 'keras-h5' || campaign.target === 'keras';
-      if (usesHdf5 && tally.inputs % recycleEvery === 0) pool.close();
       if (verdict.kind === 'ok') tally.ok++;
       else if (verdict.kind === 'rejected') tally.rejected++;
       else if (known.has(verdict.signature)) tally.repeats++;

@@ -55,7 +55,10 @@ export class ReaderPool {
         resolve(verdict);
       };
       const onMessage = (reply: HarnessReply) => {
-        if (reply.id === request.id) finish(classify(reply, file));
+        if (reply.id !== request.id) return;
+        // A reader whose HDF5 library aborted would reject every later HDF5 input.
+        if (reply.retire) this.kill();
+        finish(classify(reply, file));
       };
       const onExit = (code: number | null, signal: string | null) => {
         this.child = null;

@@ -30,4 +30,6 @@ export interface HarnessReply {
   /** The file a PruneLensError named. */
   file?: string;
   milliseconds: number;
+  /** The child cannot read more inputs reliably (HDF5 aborted in it) and must be replaced. */
+  retire?: boolean;
 }

@@ -8,6 +8,7 @@ import * as path from 'node:path';
 import { loadDataset } from '../../src/core/data';
 import { CancelledError, PruneLensError } from '../../src/core/errors';
 import { formats, openModel } from '../../src/core/formats';
+import { hdf5Stopped } from '../../src/core/formats/hdf5-runtime';
 import type { LoadedModel } from '../../src/core/formats/types';
 import type { HarnessReply, HarnessRequest } from './protocol';
 
@@ -51,6 +52,6 @@ async function handle(request: HarnessRequest): Promise<HarnessReply> {
 }
 
 process.on('message', (request: HarnessRequest) => {
-  void handle(request).then((reply) => process.send?.(reply));
+  void handle(request).then((reply) => process.send?.({ ...reply, retire: hdf5Stopped() !== undefined }));
 });
 process.send?.({ id: -1, outcome: 'ok', milliseconds: 0 } satisfies HarnessReply);

@@ -15,7 +15,7 @@ import { PruneLensError } from '../../src/core/errors';
 import { openModel } from '../../src/core/formats';
 import { runEvaluate } from '../../src/core/jobs';
 import { writeStoredZip } from '../../src/core/formats/torch-zip';
-import { corpusPath } from '../helpers/corpus';
+import { corpusPath, writeHdf5AbortingCopy } from '../helpers/corpus';
 import { torchZipEntries } from '../unit/formats/pytorch-fixtures';
 import {
   accessesUnder,
@@ -113,6 +113,32 @@ describe('other files named as models', () => {
       fs.writeFileSync(file, bytes);
       await assertCliRejects(file, [box.model], box.outside);
     }
+  });
+});
+
+describe('damaged HDF5 structures', () => {
+  it('rejects a file on which HDF5 aborts', async () => {
+    const box = sandbox();
+    const file = writeHdf5AbortingCopy(box.model);
+    await assertCliRejects(file, [box.model], box.outside);
+    const run = await runCliTraced(['inspect', file]);
+    assert.match(run.stderr, /HDF5 stopped on a damaged structure in it/);
+    assert.doesNotMatch(run.stderr, /Aborted/);
+  });
+
+  it('keeps HDF5 error stacks off the disk', async () => {
+    const box = sandbox();
+    const file = path.join(box.model, 'truncated.h5');
+    const bytes = fs.readFileSync(corpusPath('keras-h5-iris-mlp', 'iris_model.h5'));
+    fs.writeFileSync(file, bytes.subarray(0, 4096));
+    const run = await runCliTraced(['inspect', file]);
+    assert.match(run.stderr, /truncated\.h5: .*(HDF5|damaged)/);
+    assert.deepEqual(
+      run.accesses.filter((access) => access.path.includes('tmpfile')),
+      [],
+      'HDF5 wrote its error stack to a temporary file',
+    );
+    assert.deepEqual(writesOutside(run.accesses, [box.model]), []);
   });
 });
 

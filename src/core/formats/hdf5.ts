@@ -1,16 +1,13 @@
 /**
- * Thin helpers over h5wasm (HDF5 compiled to WebAssembly) for the Keras readers.
- *
- * h5wasm ships only as an ES module, so it is loaded with a dynamic `import()` that TypeScript
- * keeps as is under `module: Node16`. Its Node build uses Emscripten's NODERAWFS, so paths are
- * host paths. Float datasets are read and written as raw bytes through the module's low-level
- * functions because h5wasm's `value` and `write_slice` reject float16 (h5wasm 0.10).
+ * Thin helpers over h5wasm (HDF5 compiled to WebAssembly) for the Keras readers. Float datasets
+ * are read and written as raw bytes through the module's low-level functions because h5wasm's
+ * `value` and `write_slice` reject float16 (h5wasm 0.10).
  */
 import type * as H5 from 'h5wasm/node' with { 'resolution-mode': 'import' };
 import { CancelledError, ModelFormatError, PruneLensError } from '../errors';
+import { closeErrorFiles, hdf5Stopped, loadH5Wasm, type H5Wasm } from './hdf5-runtime';
 
-/** The loaded h5wasm module. */
-export type H5Wasm = typeof H5;
+export { loadH5Wasm, type H5Wasm };
 /** An open HDF5 file. */
 export type H5File = H5.File;
 /** An HDF5 group. */
@@ -18,57 +15,22 @@ export type H5Group = H5.Group;
 /** An HDF5 dataset. */
 export type H5Dataset = H5.Dataset;
 
-let loading: Promise<H5Wasm> | undefined;
-
-/** The module once loaded, for cleanup in synchronous error paths. */
-let loaded: H5Wasm | undefined;
-
-/** Emscripten's file system as h5wasm exports it: open streams, indexed by descriptor. */
-interface EmscriptenStreams {
-  streams: ({ path?: string } | null | undefined)[];
-  close(stream: object): void;
-}
-
-/**
- * Closes the temporary files h5wasm's throwing error handler leaves open. h5wasm 0.10 writes
- * HDF5's error stack to a C `tmpfile()` and throws before closing it, so each HDF5 error leaks a
- * file descriptor, and after a few thousand errors in one process HDF5 aborts.
- */
-function closeErrorStreams(h5wasm: H5Wasm): void {
-  const fs = (h5wasm as unknown as { FS?: EmscriptenStreams }).FS;
-  for (const stream of fs?.streams ?? []) {
-    if (stream && stream.path?.startsWith('/tmp/tmpfile_')) {
-      try {
-        fs!.close(stream);
-      } catch {
-        // Already closed: nothing to release.
-      }
-    }
-  }
-}
-
-/** Loads h5wasm once and waits for its WebAssembly module. */
-export async function loadH5Wasm(): Promise<H5Wasm> {
-  loading ??= (async () => {
-    const h5wasm = await import('h5wasm/node');
-    const module = await h5wasm.ready;
-    // Without this, HDF5 prints its error stack (HDF5-DIAG) to stderr instead of throwing.
-    module.activate_throwing_error_handler();
-    loaded = h5wasm;
-    return h5wasm;
-  })();
-  return loading;
-}
-
 /** Opens an HDF5 file, turning HDF5 errors into a one-line ModelFormatError. */
 export async function openH5(file: string, mode: 'r' | 'a', shownAs = file): Promise<H5File> {
   const h5wasm = await loadH5Wasm();
+  if (hdf5Stopped()) {
+    throw new ModelFormatError(
+      shownAs,
+      'was not read: HDF5 stopped on an earlier damaged file in this process; open it in a new run.',
+    );
+  }
   try {
     const handle = new h5wasm.File(file, mode);
     if (!handle.file_id || handle.file_id < 0n) throw new Error('invalid file id');
     return handle;
   } catch (error) {
-    closeErrorStreams(h5wasm);
+    closeErrorFiles();
+    if (hdf5Stopped()) throw stoppedError(shownAs, error);
     throw new ModelFormatError(
       shownAs,
       'is not a readable HDF5 file (truncated or damaged); re-save the model from Keras.',
@@ -141,13 +103,23 @@ const littleEndianHost = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
  */
 export function damagedHdf5Error(file: string, error: unknown): Error {
   if (error instanceof PruneLensError || error instanceof CancelledError) return error;
-  if (loaded) closeErrorStreams(loaded);
+  closeErrorFiles();
+  if (hdf5Stopped()) return stoppedError(file, error);
   const text = error instanceof Error ? error.message : String(error);
   const reason = /\bin (\w+\(\)): ([^\n]+)/.exec(text);
   const detail = reason ? `${reason[1]}: ${reason[2].trim()}` : text.split('\n')[0];
   return new ModelFormatError(
     file,
     `cannot be read: its HDF5 structure is damaged (${detail}); re-save or re-download the model.`,
+    { cause: error },
+  );
+}
+
+/** Builds the error for a file on which HDF5 called abort(). */
+function stoppedError(file: string, error: unknown): ModelFormatError {
+  return new ModelFormatError(
+    file,
+    'cannot be read: HDF5 stopped on a damaged structure in it; re-save or re-download the model.',
     { cause: error },
   );
 }

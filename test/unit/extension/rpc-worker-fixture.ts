@@ -4,9 +4,14 @@ import { checkpoint } from '../../../src/core/progress';
 import { serveRpc } from '../../../src/extension/rpc-server';
 import { testHandlers } from '../../../src/extension/test-handlers';
 import { PruneLensError } from '../../../src/core/errors';
+import { openModel } from '../../../src/core/formats';
+import { hdf5Stopped } from '../../../src/core/formats/hdf5-runtime';
 
 if (parentPort) {
-  serveRpc(parentPort, {
+  const brokenBecause = () => hdf5Stopped();
+  serveRpc(
+    parentPort,
+    {
     ...testHandlers,
     echo: async (params: unknown) => params,
     fail: async (params: { file: string }) => {
@@ -21,5 +26,8 @@ if (parentPort) {
       return params.to;
     },
     crash: async () => process.exit(3),
-  });
+    open: async (params: { file: string }) => (await openModel(params.file)).network.layers.length,
+    },
+    brokenBecause,
+  );
 }

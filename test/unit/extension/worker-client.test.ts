@@ -1,7 +1,10 @@
 import * as assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { WorkerClient, type WorkerLog } from '../../../src/extension/worker-client';
+import { corpusPath, writeHdf5AbortingCopy } from '../../helpers/corpus';
 
 const fixture = path.join(__dirname, 'rpc-worker-fixture.cjs');
 
@@ -75,6 +78,24 @@ describe('WorkerClient', () => {
   it('fails requests when the worker exits', async () => {
     await assert.rejects(client.request('crash', {}), /stopped unexpectedly \(exit code 3\)/);
     assert.deepEqual(await client.request('echo', 1), 1);
+  });
+
+  it('replaces a worker whose HDF5 aborted', async () => {
+    const folder = fs.mkdtempSync(path.join(os.tmpdir(), 'prunelens-abort-'));
+    try {
+      const intact = corpusPath('keras-h5-iris-mlp', 'iris_model.h5');
+      const layers = await client.request('open', { file: intact });
+      const workersBefore = client.startedWorkers;
+      await assert.rejects(
+        client.request('open', { file: writeHdf5AbortingCopy(folder) }),
+        /aborts-hdf5\.h5: cannot be read: HDF5 stopped on a damaged structure in it/,
+      );
+      assert.ok(lines.some((line) => /^warn Starting a fresh worker for the next request: .*abort\(\)/.test(line)));
+      assert.equal(await client.request('open', { file: intact }), layers);
+      assert.equal(client.startedWorkers, workersBefore + 1);
+    } finally {
+      fs.rmSync(folder, { recursive: true, force: true });
+    }
   });
 
   it('rejects an already aborted signal', async () => {
