@@ -42,7 +42,8 @@ export function addDataOptions(command: Command, required: boolean): Command {
     .option('--shuffle <seed>', 'put the samples in a seeded random order before --rows and --eval-rows (for files sorted by class)')
     .option('--eval-rows <start:end>', 'evaluate on these samples of the same data file')
     .option('--eval-data <file>', 'evaluate on another file, read with the same data options')
-    .option('--eval-labels <file>', 'label file of --eval-data (IDX)');
+    .option('--eval-labels <file>', 'label file of --eval-data (IDX)')
+    .option('--max-data-size <MB>', 'largest data or label file to read, in megabytes, also after gzip or .npz decompression (default 1024)');
 }
 
 /** Adds the model-loading options. */
@@ -83,13 +84,13 @@ export function modelRequest(model: string, options: RawOptions): ModelRequest {
         ? (parseChoice(options.activation, activationNames, '--activation') as ActivationName)
         : undefined,
     architecture: options.architecture as string | undefined,
-    maxBytes: typeof options.maxSize === 'string' ? parseMegabytes(options.maxSize) : undefined,
+    maxBytes: typeof options.maxSize === 'string' ? parseMegabytes(options.maxSize, '--max-size') : undefined,
   };
 }
 
-function parseMegabytes(text: string): number {
+function parseMegabytes(text: string, option: string): number {
   const value = Number(text);
-  if (!(value > 0)) throw new UsageError(`--max-size: expected a positive number of megabytes, got '${text}'.`);
+  if (!(value > 0)) throw new UsageError(`${option}: expected a positive number of megabytes, got '${text}'.`);
   return value * 2 ** 20;
 }
 
@@ -125,6 +126,7 @@ function dataOptions(file: string, options: RawOptions): DataOptions {
     rows: text('rows') !== undefined ? parseRange(text('rows') as string, '--rows') : undefined,
     shuffle: text('shuffle') !== undefined ? parseInteger(text('shuffle') as string, '--shuffle', 0) : undefined,
     labelKind: text('labelKind') !== undefined ? (parseChoice(text('labelKind') as string, ['class', 'value'], '--label-kind') as 'class' | 'value') : undefined,
+    maxBytes: text('maxDataSize') !== undefined ? parseMegabytes(text('maxDataSize') as string, '--max-data-size') : undefined,
   };
 }
 

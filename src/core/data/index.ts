@@ -23,6 +23,7 @@ import { readSource, type DataSource } from './source';
 import type { DataOptions, Dataset } from './types';
 
 export { parseNumberList, parseRows } from './options';
+export { dataFileSize, defaultMaxDataBytes } from './size';
 export type { DataOptions, Dataset } from './types';
 
 /** Loads `options.data` (CSV, .npy, .npz, JSON or IDX, gzip allowed) into a preprocessed dataset. */
@@ -35,7 +36,7 @@ export async function loadDataset(options: DataOptions, task: TaskOptions = {}):
 async function loadInFileOrder(options: DataOptions, task: TaskOptions): Promise<Dataset> {
   const file = options.data;
   throwIfCancelled(task.signal);
-  const source = await readSource(file);
+  const source = await readSource(file, options.maxBytes);
   const reading = subProgress(task.onProgress, 0, 0.6);
   const raw = await readFeatures(source, options, reading, task.signal);
   if (options.labels !== undefined) await attachLabelsFile(raw, options, task.signal);
@@ -83,7 +84,7 @@ async function readFeatures(
     case 'idx':
       return arrayToRaw(file, readIdx(file, bytes), 'the IDX data');
     case 'npz': {
-      const arrays = readNpz(file, bytes, options.featuresKey, options.labelsKey);
+      const arrays = readNpz(file, bytes, options.featuresKey, options.labelsKey, options.maxBytes);
       return withLabels(
         file,
         arrayToRaw(file, arrays.features, `array ${JSON.stringify(arrays.featuresKey)}`),
@@ -143,7 +144,7 @@ async function attachLabelsFile(
     );
   }
   const file = options.labels!;
-  const labels = await readLabelsFile(await readSource(file), options, signal);
+  const labels = await readLabelsFile(await readSource(file, options.maxBytes), options, signal);
   const count = labelCount(labels);
   if (count !== raw.samples) {
     throw new DataError(
@@ -169,7 +170,11 @@ async function readLabelsFile(
     case 'idx':
       return arrayToLabels(file, readIdx(file, bytes), 'the IDX labels');
     case 'npz':
-      return arrayToLabels(file, readNpzLabels(file, bytes, options.labelsKey), 'the labels array');
+      return arrayToLabels(
+        file,
+        readNpzLabels(file, bytes, options.labelsKey, options.maxBytes),
+        'the labels array',
+      );
     case 'json':
       return arrayToLabels(file, readJsonLabels(file, bytes, options.labelsKey), 'the labels');
   }

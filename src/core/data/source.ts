@@ -1,12 +1,9 @@
 /** Reads a data file into memory, undoes gzip, and recognizes its format from its bytes. */
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
-import { constants as bufferConstants } from 'node:buffer';
-import { promisify } from 'node:util';
 import * as zlib from 'node:zlib';
 import { DataError } from '../errors';
-
-const gunzip = promisify(zlib.gunzip);
+import { dataLimit, dataTooLarge, describeLimit, formatBytes, gzipDeclaredSize } from './size';
 
 /** Data formats the loaders read. */
 export type DataFormat = 'csv' | 'npy' | 'npz' | 'json' | 'idx';
@@ -23,11 +20,15 @@ export interface DataSource {
   format: DataFormat;
 }
 
-/** Reads `file`, decompresses gzip, and detects the format. */
-export async function readSource(file: string): Promise<DataSource> {
-  const raw = await readWholeFile(file);
+/**
+ * Reads `file`, decompresses gzip, and detects the format. Neither the file nor its decompressed
+ * bytes may exceed `maxBytes` (default `defaultMaxDataBytes`); decompression stops at the limit.
+ */
+export async function readSource(file: string, maxBytes?: number): Promise<DataSource> {
+  const limit = dataLimit(file, maxBytes);
+  const raw = await readBoundedFile(file, limit);
   const gzipped = raw.length >= 2 && raw[0] === 0x1f && raw[1] === 0x8b;
-  const bytes = gzipped ? await gunzipBounded(file, raw) : raw;
+  const bytes = gzipped ? await gunzipBounded(file, raw, limit) : raw;
   if (bytes.length === 0) {
     throw new DataError(
       file,
@@ -37,37 +38,99 @@ export async function readSource(file: string): Promise<DataSource> {
   return { file, name: path.basename(file), bytes, gzipped, format: detectDataFormat(file, bytes) };
 }
 
-async function readWholeFile(file: string): Promise<Uint8Array> {
+async function readBoundedFile(file: string, limit: number): Promise<Uint8Array> {
+  let handle: fs.FileHandle | undefined;
   try {
-    const stat = await fs.stat(file);
+    handle = await fs.open(file, 'r');
+    const stat = await handle.stat();
     if (stat.isDirectory())
       throw new DataError(file, 'is a folder; choose the data file inside it.');
-    return new Uint8Array(await fs.readFile(file));
+    if (stat.size > limit) {
+      const problem = `is ${formatBytes(stat.size)}, above ${describeLimit(limit)}`;
+      throw dataTooLarge(file, problem, stat.size);
+    }
+    if (stat.isFile()) return new Uint8Array(await handle.readFile());
+    return await readStream(file, handle, limit);
   } catch (error) {
     if (error instanceof DataError) throw error;
     const code = (error as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') throw new DataError(file, 'file not found; check the --data path.');
+    if (code === 'EISDIR') throw new DataError(file, 'is a folder; choose the data file inside it.');
     throw new DataError(file, `cannot be read (${code ?? String(error)}).`, { cause: error });
+  } finally {
+    await handle?.close();
   }
 }
 
+/** Reads a pipe or device (`--data <(zcat file)`), whose size is known only at its end. */
+async function readStream(file: string, handle: fs.FileHandle, limit: number): Promise<Uint8Array> {
+  const output = new GrowingBuffer(file, limit, 'is larger than', 0);
+  for await (const chunk of handle.createReadStream({ autoClose: false })) {
+    output.append(chunk as Buffer);
+  }
+  return output.bytes();
+}
+
 /**
- * Decompresses gzip. The output is capped at the largest Buffer Node can allocate, so a
- * corrupt or hostile size fails with a message instead of exhausting memory.
+ * Decompresses gzip (several members too) and stops as soon as the output passes `limit`, so a
+ * small file that inflates to gigabytes takes no more memory than the limit. The trailer's
+ * declared size presizes the output, which an honest file then fills without a copy.
  */
-async function gunzipBounded(file: string, raw: Uint8Array): Promise<Uint8Array> {
+async function gunzipBounded(file: string, raw: Uint8Array, limit: number): Promise<Uint8Array> {
+  // Deflate expands at most about 1032:1, so a larger declared size does not presize the output.
+  const hint = Math.min(gzipDeclaredSize(raw), raw.length * 1032);
+  const output = new GrowingBuffer(file, limit, 'decompresses to more than', hint);
+  const inflater = zlib.createGunzip({ chunkSize: 256 * 1024 });
+  inflater.end(raw);
   try {
-    const output = await gunzip(raw, { maxOutputLength: bufferConstants.MAX_LENGTH });
-    return new Uint8Array(output.buffer, output.byteOffset, output.byteLength);
+    for await (const chunk of inflater) output.append(chunk as Buffer);
   } catch (error) {
+    if (error instanceof DataError) throw error;
     const reason = error instanceof Error ? error.message : String(error);
     throw new DataError(
       file,
       `is not valid gzip (${reason}); check that the download is complete.`,
-      {
-        cause: error,
-      },
+      { cause: error },
     );
+  } finally {
+    inflater.destroy();
+  }
+  return output.bytes();
+}
+
+/** Collects chunks into one buffer and throws the size error once they pass the limit. */
+class GrowingBuffer {
+  private buffer: Uint8Array;
+  private length = 0;
+
+  /** `problem` starts the error (`decompresses to more than`); `hint` is the expected size. */
+  constructor(
+    private readonly file: string,
+    private readonly limit: number,
+    private readonly problem: string,
+    private readonly hint: number,
+  ) {
+    this.buffer = new Uint8Array(Math.min(Math.max(hint, 64 * 1024), limit));
+  }
+
+  append(chunk: Uint8Array): void {
+    const needed = this.length + chunk.length;
+    if (needed > this.limit) {
+      const suggestion = this.hint > this.limit ? this.hint : undefined;
+      throw dataTooLarge(this.file, `${this.problem} ${describeLimit(this.limit)}`, suggestion);
+    }
+    if (needed > this.buffer.length) {
+      const grown = new Uint8Array(Math.min(Math.max(needed, this.buffer.length * 2), this.limit));
+      grown.set(this.buffer.subarray(0, this.length));
+      this.buffer = grown;
+    }
+    this.buffer.set(chunk, this.length);
+    this.length = needed;
+  }
+
+  /** The bytes collected so far. */
+  bytes(): Uint8Array {
+    return this.buffer.subarray(0, this.length);
   }
 }
 

@@ -33,6 +33,11 @@ export interface DataOptions {
    * integers are classes and other numbers are values.
    */
   labelKind?: 'class' | 'value';
+  /**
+   * Most bytes read from the data file and from the labels file, counted on disk and again after
+   * gzip or `.npz` decompression (default `defaultMaxDataBytes`, 1024 MiB).
+   */
+  maxBytes?: number;
 }
 
 /** Samples as a dense float32 matrix, with optional labels. */
