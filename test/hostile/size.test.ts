@@ -1,4 +1,7 @@
-/** The size gate: `modelSize` counts weight files, and larger models are rejected before loading. */
+/**
+ * The size gate: `modelSize` counts weight and architecture files, and larger models are rejected
+ * before loading.
+ */
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -7,7 +10,7 @@ import { PruneLensError } from '../../src/core/errors';
 import { openModel } from '../../src/core/formats';
 import { modelSize } from '../../src/core/formats/size';
 import { corpusPath } from '../helpers/corpus';
-import { describeCliFailure, runCliTraced } from './helpers';
+import { describeCliFailure, runCliTraced, temporaryFolder } from './helpers';
 
 /** Sum of the sizes of every file of a corpus folder except SOURCE.md and `skip`. */
 function folderBytes(folder: string, skip: string[] = []): number {
@@ -31,6 +34,35 @@ describe('model size', () => {
   it('counts a single-file model alone', async () => {
     const file = corpusPath('keras-h5-mnist-mlp-bn-dropout', 'mnist_mlp.h5');
     assert.equal(await modelSize(file), fs.statSync(file).size);
+  });
+
+  it('counts a Keras architecture file', async () => {
+    for (const folder of ['keras-h5-weights-only-desharnais-mlp', 'keras-h5-weights-yaml-mnist-mlp-sigmoid']) {
+      assert.equal(await modelSize(corpusPath(folder, 'mlp.h5')), folderBytes(folder), folder);
+    }
+  });
+
+  it('counts a state dict sidecar', async () => {
+    const folder = temporaryFolder('size');
+    try {
+      const model = path.join(folder, 'model.safetensors');
+      fs.copyFileSync(corpusPath('safetensors-tinygrad-mnist-mlp-nobias', 'model.safetensors'), model);
+      const weights = fs.statSync(model).size;
+      assert.equal(await modelSize(model), weights);
+      const sidecar = '[{"weight": "l1.weight", "activation": "relu"}, {"weight": "l2.weight"}]';
+      fs.writeFileSync(`${model}.arch.json`, sidecar);
+      assert.equal(await modelSize(model), weights + sidecar.length);
+      const named = path.join(folder, 'named.json');
+      fs.writeFileSync(named, `${sidecar}   `);
+      assert.equal(await modelSize(model, named), weights + sidecar.length + 3);
+    } finally {
+      fs.rmSync(folder, { recursive: true, force: true });
+    }
+  });
+
+  it('rejects a model whose sidecar passes the limit', async () => {
+    const file = corpusPath('keras-h5-weights-only-desharnais-mlp', 'mlp.h5');
+    await assert.rejects(openModel(file, { maxBytes: fs.statSync(file).size }), /mlp\.h5: is 1 MB with its weight files/);
   });
 
   it('rejects a model above the limit', async () => {

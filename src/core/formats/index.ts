@@ -56,7 +56,7 @@ export async function detectFormat(file: string): Promise<ModelFormat> {
 /** Opens a model file with the reader that matches it, unless it is larger than `options.maxBytes`. */
 export async function openModel(file: string, options: OpenOptions = {}): Promise<LoadedModel> {
   const format = await detectFormat(file);
-  await checkModelSize(file, options.maxBytes);
+  await checkModelSize(file, options.maxBytes, options.architecture);
   return format.open(path.resolve(file), options);
 }
 
