@@ -3,6 +3,7 @@
  * extension runs here, so the extension host's thread stays responsive.
  */
 import { parentPort, workerData } from 'node:worker_threads';
+import type { BackendPreference } from '../core/compute/backend';
 import { hdf5Stopped } from '../core/formats/hdf5-runtime';
 import { jobHandlers } from './job-handlers';
 import { panelHandlers } from './panel/worker-handlers';
@@ -12,7 +13,7 @@ import { testHandlers } from './test-handlers';
 
 const options = workerData as WorkerOptions;
 const handlers: RpcHandlers = {
-  ...(panelHandlers as RpcHandlers),
+  ...panelHandlers(options.backend as BackendPreference),
   ...jobHandlers(options),
   ...(options.testHooks ? testHandlers : {}),
 };

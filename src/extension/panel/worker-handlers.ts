@@ -1,6 +1,6 @@
 /** Worker-side handlers of the model panel, merged into the compute worker's RPC methods. */
 import * as path from 'node:path';
-import { initBackend } from '../../core/compute/backend';
+import { initBackend, type BackendPreference } from '../../core/compute/backend';
 import { evaluateNetwork, type Evaluation } from '../../core/compute/evaluate';
 import type { Dataset } from '../../core/data/types';
 import { UsageError } from '../../core/errors';
@@ -70,8 +70,12 @@ function formatName(panel: WorkerPanel): string {
   return formatNames[panel.model.format] ?? panel.model.format;
 }
 
-async function openPanel(params: { session: string; model: ModelRequest }, context: HandlerContext) {
-  const backend = await initBackend();
+async function openPanel(
+  params: { session: string; model: ModelRequest },
+  context: HandlerContext,
+  preference: BackendPreference,
+) {
+  const backend = await initBackend(preference);
   const format = await detectFormat(params.model.model);
   const model = await format.open(path.resolve(params.model.model), {
     activation: params.model.activation,
@@ -195,9 +199,13 @@ async function evaluatePreview(params: { session: string; sparsities: SparsityMa
  * comparison jobs pass their task to every evaluation, whose own 0–1 fractions would make the
  * panel's progress jump back and forth between the job's steps.
  */
-function jobProgressOnly(context: HandlerContext): HandlerContext {
+function jobProgressOnly(
+  context: HandlerContext,
+  backend: BackendPreference,
+): HandlerContext & { backend: BackendPreference } {
   return {
     ...context,
+    backend,
     onProgress: (event) => {
       if (!event.message.startsWith('evaluation:')) context.onProgress(event);
     },
@@ -225,32 +233,38 @@ function pruneSettings(form: SaveForm): PruneSettings {
   };
 }
 
-/** Panel methods by name; each receives its params and `{ signal, onProgress, log }`. */
-export const panelHandlers: RpcHandlers = {
-  'panel.open': (params: { session: string; model: ModelRequest }, context) => openPanel(params, context),
-  'panel.loadData': (params: { session: string; data: DataRequest; method: MethodName }, context) =>
-    loadPanelData(params, context),
-  'panel.tile': async (params: Parameters<typeof tileOf>[0]) => tileOf(params),
-  'panel.point': async (params: Parameters<typeof pointOf>[0]) => pointOf(params),
-  'panel.evaluate': (params: { session: string; sparsities: SparsityMap }, context) => evaluatePreview(params, context),
-  'panel.sensitivity': async (params: { session: string; method: MethodName; sparsities: number[] }, context) => {
-    const panel = panelFor(params.session);
-    const settings = { ...panelScoreSettings(params.method), sparsities: params.sparsities };
-    return runSensitivity(jobRequest(panel), settings, jobProgressOnly(context));
-  },
-  'panel.compare': async (params: { session: string; sparsities: number[]; steps: number }, context) => {
-    const panel = panelFor(params.session);
-    const entries = defaultCompareEntries(Boolean(panel.calibration?.labels), params.steps);
-    const options = { ...comparePruneSettings(), entries, sparsities: params.sparsities };
-    return runCompare(jobRequest(panel), options, jobProgressOnly(context));
-  },
-  'panel.save': async (params: { session: string; output: string; form: SaveForm }, context) => {
-    const panel = panelFor(params.session);
-    return runPrune({ ...jobRequest(panel), output: params.output, overwrite: true }, pruneSettings(params.form), context);
-  },
-  'panel.close': async (params: { session: string }) => {
-    panels.delete(params.session);
-    return null;
-  },
-};
+/**
+ * Returns the panel methods by name, running on the preferred TF.js backend. Each receives its
+ * params and `{ signal, onProgress, log }`.
+ */
+export function panelHandlers(backend: BackendPreference = 'auto'): RpcHandlers {
+  return {
+    'panel.open': (params: { session: string; model: ModelRequest }, context) => openPanel(params, context, backend),
+    'panel.loadData': (params: { session: string; data: DataRequest; method: MethodName }, context) =>
+      loadPanelData(params, context),
+    'panel.tile': async (params: Parameters<typeof tileOf>[0]) => tileOf(params),
+    'panel.point': async (params: Parameters<typeof pointOf>[0]) => pointOf(params),
+    'panel.evaluate': (params: { session: string; sparsities: SparsityMap }, context) => evaluatePreview(params, context),
+    'panel.sensitivity': async (params: { session: string; method: MethodName; sparsities: number[] }, context) => {
+      const panel = panelFor(params.session);
+      const settings = { ...panelScoreSettings(params.method), sparsities: params.sparsities };
+      return runSensitivity(jobRequest(panel), settings, jobProgressOnly(context, backend));
+    },
+    'panel.compare': async (params: { session: string; sparsities: number[]; steps: number }, context) => {
+      const panel = panelFor(params.session);
+      const entries = defaultCompareEntries(Boolean(panel.calibration?.labels), params.steps);
+      const options = { ...comparePruneSettings(), entries, sparsities: params.sparsities };
+      return runCompare(jobRequest(panel), options, jobProgressOnly(context, backend));
+    },
+    'panel.save': async (params: { session: string; output: string; form: SaveForm }, context) => {
+      const panel = panelFor(params.session);
+      const task = { ...context, backend };
+      return runPrune({ ...jobRequest(panel), output: params.output, overwrite: true }, pruneSettings(params.form), task);
+    },
+    'panel.close': async (params: { session: string }) => {
+      panels.delete(params.session);
+      return null;
+    },
+  };
+}
 

@@ -16,7 +16,7 @@ const labels = corpusPath('data', 'mnist-test', 't10k-labels-idx1-ubyte.gz');
 /** Runs the panel's worker handlers in this process, as the worker thread would. */
 const inProcessWorker: PanelWorker = {
   request<T>(method: string, params: unknown, options: { signal?: AbortSignal; onProgress?: (event: { fraction: number; message: string }) => void } = {}) {
-    const handler = panelHandlers[method] as RpcHandler;
+    const handler = panelHandlers()[method] as RpcHandler;
     const context = { signal: options.signal ?? new AbortController().signal, onProgress: options.onProgress ?? (() => undefined), log: () => undefined };
     return handler(params as never, context) as Promise<T>;
   },
@@ -143,5 +143,16 @@ describe('panel host and worker', { timeout: 180_000 }, () => {
     harness.controller.handle({ type: 'request', id: 9, method: 'export', params: { format: 'csv', name: 'c', content: 'a,b\r\n' } });
     await reply(harness, 9);
     assert.equal(fs.readFileSync(path.join(folder, 'chart.csv'), 'utf8'), 'a,b\r\n');
+  });
+});
+
+describe('panel backend preference', () => {
+  it('opens on the preferred backend', async () => {
+    const handlers = panelHandlers('cpu');
+    const context = { signal: new AbortController().signal, onProgress: () => undefined, log: () => undefined };
+    const model = { model: corpusPath('keras-h5-iris-mlp', 'iris_model.h5') };
+    const opened = (await handlers['panel.open']({ session: 'cpu-panel', model } as never, context)) as { backend: string };
+    await handlers['panel.close']({ session: 'cpu-panel' } as never, context);
+    assert.equal(opened.backend, 'cpu');
   });
 });
