@@ -6,6 +6,7 @@
 import type * as H5 from 'h5wasm/node' with { 'resolution-mode': 'import' };
 import { CancelledError, ModelFormatError, PruneLensError } from '../errors';
 import { closeErrorFiles, hdf5Stopped, loadH5Wasm, type H5Wasm } from './hdf5-runtime';
+import { decodeRows, matrixTarget, rowsPerBlock, type FloatWidth } from './float-matrix';
 
 export { loadH5Wasm, type H5Wasm };
 /** An open HDF5 file. */
@@ -89,8 +90,8 @@ export interface FloatDataset {
 }
 
 /**
- * Largest dataset read in one piece. h5wasm runs in 32-bit WebAssembly, whose whole memory is at
- * most 4 GiB, and a read needs the bytes there and a Float32Array copy outside.
+ * Largest dataset read. It bounds the Float32Array that a damaged file's declared shape can make
+ * PruneLens allocate.
  */
 const maxDatasetBytes = 2 ** 31 - 1;
 
@@ -136,8 +137,16 @@ export function closeAfterReading(handle: H5File): void {
   }
 }
 
-/** Reads a float dataset of any width into a Float32Array. */
-export async function readFloatDataset(dataset: H5Dataset, file: string): Promise<FloatDataset> {
+/**
+ * Reads a float dataset of any width into a Float32Array, decoded straight from the WebAssembly
+ * heap. With `transposed`, a 2-D dataset's values come out as `[columns, rows]`, so a Dense kernel
+ * needs no second copy to transpose. The returned shape is the stored one.
+ */
+export async function readFloatDataset(
+  dataset: H5Dataset,
+  file: string,
+  transposed = false,
+): Promise<FloatDataset> {
   const metadata = dataset.metadata;
   const dtype = floatDtypeOf(dataset, file);
   const shape = metadata.shape ?? [];
@@ -146,24 +155,21 @@ export async function readFloatDataset(dataset: H5Dataset, file: string): Promis
     throw new ModelFormatError(
       file,
       `dataset ${dataset.path} declares shape [${shape.join(', ')}] (${byteCount} bytes), more than ` +
-        `the ${maxDatasetBytes} bytes h5wasm can read at once; the file is damaged or the layer is too large.`,
+        `the ${maxDatasetBytes} bytes PruneLens reads in one dataset; the file is damaged or the layer is too large.`,
     );
   }
-  let bytes: Uint8Array;
+  const rows = shape.length > 0 ? shape[0] : 1;
+  const columns = rows > 0 ? metadata.total_size / rows : 0;
+  const target = matrixTarget(rows, columns, transposed && shape.length === 2);
+  const width = bytesPerFloat[dtype] as FloatWidth;
   try {
-    bytes = await readRawBytes(dataset);
+    await readRawBytes(dataset, (bytes, firstRow) => decodeRows(bytes, width, target, firstRow));
   } catch (error) {
     throw new ModelFormatError(file, `cannot read dataset ${dataset.path}; the file is damaged.`, {
       cause: error,
     });
   }
-  // The bytes are a fresh copy out of the WebAssembly heap, so float32 values can use them in
-  // place instead of a second copy of a layer that may be hundreds of megabytes.
-  const inPlace = dtype === 'float32' && littleEndianHost && bytes.byteOffset % 4 === 0;
-  const values = inPlace
-    ? new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4)
-    : decodeFloats(bytes, dtype);
-  return { path: dataset.path, shape, dtype, values };
+  return { path: dataset.path, shape, dtype, values: target.values };
 }
 
 /** Overwrites a whole float dataset, converting `values` to the dataset's own element type. */
@@ -215,31 +221,70 @@ function floatDtypeOf(dataset: H5Dataset, file: string): FloatDtype {
   );
 }
 
-async function readRawBytes(dataset: H5Dataset): Promise<Uint8Array> {
+/**
+ * Reads a dataset's bytes in blocks of whole rows (along the first axis) and hands each block to
+ * `take` as a view of the WebAssembly heap, valid only during the call. The heap never shrinks,
+ * so it grows by one block instead of the largest layer. A chunked dataset is read in blocks
+ * whole chunks high, so that each chunk is decompressed once.
+ */
+async function readRawBytes(
+  dataset: H5Dataset,
+  take: (bytes: Uint8Array, firstRow: number) => void,
+): Promise<void> {
   const { Module } = await loadH5Wasm();
-  const metadata = dataset.metadata;
-  const byteCount = metadata.size * metadata.total_size;
-  const pointer = Module._malloc(Math.max(byteCount, 1));
-  if (pointer === 0) throw new Error(`Allocating ${byteCount} bytes in h5wasm failed.`);
+  const { size, total_size: total, chunks } = dataset.metadata;
+  const shape = dataset.metadata.shape ?? [];
+  const rows = shape.length > 0 ? shape[0] : 1;
+  if (total === 0) return;
+  const rowBytes = (size * total) / rows;
+  const step = Math.min(rows, rowsPerBlock(rowBytes, chunks?.[0] ?? 1));
+  const pointer = Module._malloc(step * rowBytes);
+  if (pointer === 0) throw new Error(`Allocating ${step * rowBytes} bytes in h5wasm failed.`);
   try {
-    Module.get_dataset_data(dataset.file_id, dataset.path, null, null, null, BigInt(pointer));
-    return Module.HEAPU8.slice(pointer, pointer + byteCount);
+    for (let row = 0; row < rows; row += step) {
+      const count = Math.min(step, rows - row);
+      const slab = rowSlab(shape, row, count);
+      // A scalar dataset has no rows to select: null reads all of it.
+      const [counts, offsets, strides] = shape.length > 0 ? slab : [null, null, null];
+      const { file_id: fileId, path } = dataset;
+      Module.get_dataset_data(fileId, path, counts, offsets, strides, BigInt(pointer));
+      take(Module.HEAPU8.subarray(pointer, pointer + count * rowBytes), row);
+    }
   } finally {
     Module._free(pointer);
   }
 }
 
+/** Returns the hyperslab (counts, offsets, strides) of rows `[row, row + count)` of a dataset. */
+function rowSlab(shape: number[], row: number, count: number): [bigint[], bigint[], bigint[]] {
+  return [
+    shape.map((dimension, axis) => BigInt(axis === 0 ? count : dimension)),
+    shape.map((_, axis) => BigInt(axis === 0 ? row : 0)),
+    shape.map(() => 1n),
+  ];
+}
+
+/**
+ * Writes a whole dataset's bytes a block of rows at a time through one block of the WebAssembly
+ * heap, which never shrinks, so that the heap does not grow by the size of the largest layer.
+ */
 async function writeRawBytes(dataset: H5Dataset, bytes: Uint8Array): Promise<void> {
   const { Module } = await loadH5Wasm();
   const shape = dataset.metadata.shape ?? [];
-  const count = shape.map((dimension) => BigInt(dimension));
-  const offset = shape.map(() => 0n);
-  const strides = shape.map(() => 1n);
-  const pointer = Module._malloc(Math.max(bytes.byteLength, 1));
-  if (pointer === 0) throw new Error(`Allocating ${bytes.byteLength} bytes in h5wasm failed.`);
+  const rows = shape.length > 0 ? shape[0] : 1;
+  if (bytes.byteLength === 0) return;
+  const rowBytes = bytes.byteLength / rows;
+  const step = Math.min(rows, rowsPerBlock(rowBytes, dataset.metadata.chunks?.[0] ?? 1));
+  const pointer = Module._malloc(step * rowBytes);
+  if (pointer === 0) throw new Error(`Allocating ${step * rowBytes} bytes in h5wasm failed.`);
   try {
-    Module.HEAPU8.set(bytes, pointer);
-    Module.set_dataset_data(dataset.file_id, dataset.path, count, offset, strides, BigInt(pointer));
+    for (let row = 0; row < rows; row += step) {
+      const count = Math.min(step, rows - row);
+      Module.HEAPU8.set(bytes.subarray(row * rowBytes, (row + count) * rowBytes), pointer);
+      const [counts, offsets, strides] = rowSlab(shape, row, count);
+      const { file_id: fileId, path } = dataset;
+      Module.set_dataset_data(fileId, path, counts, offsets, strides, BigInt(pointer));
+    }
   } finally {
     Module._free(pointer);
   }
@@ -258,8 +303,14 @@ export function decodeFloats(bytes: Uint8Array, dtype: FloatDtype): Float32Array
   return values;
 }
 
-/** Encodes float32 values as little-endian bytes of the given float type. */
+/**
+ * Encodes float32 values as little-endian bytes of the given float type. Float32 values on a
+ * little-endian host are returned as a view of the same memory, not a copy.
+ */
 export function encodeFloats(values: Float32Array, dtype: FloatDtype): Uint8Array {
+  if (dtype === 'float32' && littleEndianHost) {
+    return new Uint8Array(values.buffer, values.byteOffset, values.byteLength);
+  }
   const width = bytesPerFloat[dtype];
   const bytes = new Uint8Array(values.length * width);
   const view = new DataView(bytes.buffer);

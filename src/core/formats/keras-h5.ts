@@ -40,6 +40,7 @@ import {
   buildKerasNetwork,
   changedDenseWeights,
   enableBias,
+  sameBits,
   type DenseBinding,
   type DenseChanges,
   type NewBias,
@@ -201,22 +202,28 @@ async function readLayerWeights(
         `layer ${spec.name} lists weight ${name}, but the file has no such dataset.`,
       );
     }
-    weights.push(await readWeight(dataset, name, spec, file));
+    const isKernel = spec.className === 'Dense' && weights.length === 0;
+    weights.push(await readWeight(dataset, name, spec, file, isKernel));
   }
   return weights;
 }
 
-/** Reads one dataset; non-float weights of layers PruneLens does not run are kept unread. */
+/**
+ * Reads one dataset. Non-float weights of layers PruneLens does not run are kept unread. A 2-D
+ * Dense kernel (`isKernel`) is read transposed to `[units, inputs]`, the layout the layer keeps.
+ */
 export async function readWeight(
   dataset: H5Dataset,
   name: string,
   spec: KerasLayerSpec,
   file: string,
+  isKernel = false,
 ): Promise<StoredWeight<H5Ref>> {
   const mustRead = spec.className === 'Dense' || spec.className === 'BatchNormalization';
   try {
-    const { shape, values, dtype } = await readFloatDataset(dataset, file);
-    return { name, shape, values, ref: { path: dataset.path, dtype } };
+    const unitsFirst = isKernel && dataset.metadata.shape?.length === 2;
+    const { shape, values, dtype } = await readFloatDataset(dataset, file, unitsFirst);
+    return { name, shape, values, ref: { path: dataset.path, dtype }, unitsFirst };
   } catch (error) {
     if (mustRead || !(error instanceof ModelFormatError)) throw error;
     const ref = { path: dataset.path, dtype: null };
@@ -233,7 +240,10 @@ export function isFloatKernel(
   return dtype !== undefined && dtype !== null && dtypes.includes(dtype);
 }
 
-/** Writes changed kernels and biases into an open file. */
+/**
+ * Writes changed kernels and biases into an open file. A kernel read as `[units, inputs]` kept no
+ * stored copy, so it is compared with the file's dataset first and written only when it differs.
+ */
 export async function writeUpdates(
   h5wasm: H5Wasm,
   handle: H5File,
@@ -241,7 +251,13 @@ export async function writeUpdates(
   shownAs: string,
 ): Promise<void> {
   for (const update of changes.updates) {
-    await overwriteDataset(h5wasm, handle, update.weight.ref.path, update.values, shownAs);
+    const { path: datasetPath, dtype } = update.weight.ref;
+    if (update.weight.unitsFirst && dtype !== null) {
+      const dataset = getDataset(h5wasm, handle, datasetPath);
+      const stored = dataset && (await readFloatDataset(dataset, shownAs));
+      if (stored && sameBits(stored.values, update.values)) continue;
+    }
+    await overwriteDataset(h5wasm, handle, datasetPath, update.values, shownAs);
   }
 }
 

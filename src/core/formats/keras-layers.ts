@@ -17,6 +17,11 @@ export interface StoredWeight<Ref> {
   /** The values as float32, or empty for non-float weights of layers PruneLens keeps opaque. */
   values: Float32Array;
   ref: Ref;
+  /**
+   * True for a Dense kernel whose values were read already transposed to `[units, inputs]`. They
+   * become the layer's kernel, which pruning may change, so a writer compares with its file.
+   */
+  unitsFirst?: boolean;
 }
 
 /** Storage of a dense layer's kernel and bias, for writing them back. */
@@ -209,7 +214,9 @@ function convertDense<Ref>(
     );
   }
 
-  context.dense.set(name, { kernel, bias: bias ?? null });
+  // A kernel read as `[units, inputs]` is the layer's own array, so the binding keeps no values.
+  const stored = kernel.unitsFirst ? { ...kernel, values: new Float32Array(0) } : kernel;
+  context.dense.set(name, { kernel: stored, bias: bias ?? null });
   const parsed = parseActivation(config.activation);
   const layers: Layer[] = [
     {
@@ -217,7 +224,7 @@ function convertDense<Ref>(
       name,
       units,
       inputs,
-      kernel: transpose(kernel.values, inputs, units),
+      kernel: kernel.unitsFirst ? kernel.values : transpose(kernel.values, inputs, units),
       bias: bias ? bias.values.slice() : null,
       activation: parsed ?? { name: 'linear' },
     },
@@ -468,9 +475,10 @@ export interface DenseChanges<Ref> {
 
 /**
  * Compares the dense layers of `network` with the stored ones and returns the kernels and biases
- * that changed, kernels transposed back to `[inputs, units]`. Throws when the network's dense
- * layers do not match the file's (renamed or resized), or when a layer gained a bias that
- * `canAddBias` does not allow.
+ * that changed, kernels transposed back to `[inputs, units]`. Kernels read as `[units, inputs]`
+ * keep no stored values and are always returned; the writer compares them with its file.
+ * Throws when the network's dense layers do not match the file's (renamed or resized), or when a
+ * layer gained a bias that `canAddBias` does not allow.
  */
 export function changedDenseWeights<Ref>(
   network: Network,
@@ -491,7 +499,7 @@ export function changedDenseWeights<Ref>(
     }
 
     const kernel = transpose(layer.kernel, units, inputs);
-    if (!sameBits(kernel, binding.kernel.values)) {
+    if (binding.kernel.unitsFirst || !sameBits(kernel, binding.kernel.values)) {
       changes.updates.push({ weight: binding.kernel, values: kernel });
     }
     if (!layer.bias) continue;
@@ -538,7 +546,8 @@ export function biasNameFor(kernelName: string): string {
   return kernelName.slice(0, slash + 1) + biasLeaf;
 }
 
-function sameBits(a: Float32Array, b: Float32Array): boolean {
+/** Returns true when two arrays contain the same float32 bit patterns. */
+export function sameBits(a: Float32Array, b: Float32Array): boolean {
   if (a.length !== b.length) return false;
   const left = new Uint32Array(a.buffer, a.byteOffset, a.length);
   const right = new Uint32Array(b.buffer, b.byteOffset, b.length);

@@ -18,7 +18,12 @@ import {
   isDefaultDomain,
   type StoredTensor,
 } from './onnx-graph';
-import { isFloatType, readFloatTensor, readIntegerTensor } from './onnx-tensor';
+import {
+  isFloatType,
+  readFloatTensor,
+  readIntegerTensor,
+  type TensorContext,
+} from './onnx-tensor';
 
 /** Mapping from one stored tensor to a dense layer's kernel or bias. */
 export interface WeightBinding {
@@ -386,9 +391,7 @@ export class ChainBuilder {
         `node '${node.name}' multiplies a width-${width} input by weight '${kernel.tensor.name}' [${dims}], which expects ${inputs}.`,
       );
     }
-    const stored = await readFloatTensor(this.index.ctx, kernel.tensor.proto);
-    const values = kernel.transposed ? transpose(stored, inputs, units) : stored;
-    if (kernel.factor !== 1) for (let i = 0; i < values.length; i++) values[i] *= kernel.factor;
+    const values = await readKernel(this.index.ctx, kernel);
     const name = this.denseName(node, kernel.tensor.name);
     return {
       kind: 'dense',
@@ -508,6 +511,16 @@ export class ChainBuilder {
   private error(message: string): ModelFormatError {
     return new ModelFormatError(this.index.ctx.modelFile, message);
   }
+}
+
+/** Reads a dense kernel in the network's layout: `[units, inputs]`, times the node's factor. */
+export async function readKernel(
+  ctx: TensorContext,
+  binding: WeightBinding,
+): Promise<Float32Array> {
+  const values = await readFloatTensor(ctx, binding.tensor.proto, binding.transposed);
+  if (binding.factor !== 1) for (let i = 0; i < values.length; i++) values[i] *= binding.factor;
+  return values;
 }
 
 /** Transposes a row-major `[rows, columns]` matrix. */

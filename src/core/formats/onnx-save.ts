@@ -9,11 +9,17 @@ import * as path from 'node:path';
 import { onnx } from 'onnx-proto';
 import { PruneLensError } from '../errors';
 import { writeFileAtomic } from '../io';
-import type { DenseLayer, Network } from '../model';
+import type { DenseLayer, Layer, Network } from '../model';
 import { shapeSize } from '../model';
 import { checkpoint, type TaskOptions } from '../progress';
 import type { SaveReport } from './types';
-import { transpose, type DenseBinding, type ParsedChain, type WeightBinding } from './onnx-chain';
+import {
+  readKernel,
+  transpose,
+  type DenseBinding,
+  type ParsedChain,
+  type WeightBinding,
+} from './onnx-chain';
 import type { GraphIndex, StoredTensor } from './onnx-graph';
 import {
   encodeFloats,
@@ -56,8 +62,28 @@ export interface OnnxSource {
   model: onnx.ModelProto;
   index: GraphIndex;
   parsed: ParsedChain;
-  /** A copy of the network as loaded, to find what changed. */
-  original: Network;
+  /** The layers as loaded, to check that a saved network has the same ones. */
+  layers: LoadedLayer[];
+}
+
+/**
+ * A loaded layer as the writer records it: its kind, and a dense layer's size and a copy of its
+ * bias. Kernels are not copied, because a save compares them with the stored tensors.
+ */
+export interface LoadedLayer {
+  kind: Layer['kind'];
+  units: number;
+  inputs: number;
+  bias: Float32Array | null;
+}
+
+/** Records each layer of a loaded network for the writer. */
+export function loadedLayers(network: Network): LoadedLayer[] {
+  return network.layers.map((layer) => {
+    if (layer.kind !== 'dense') return { kind: layer.kind, units: 0, inputs: 0, bias: null };
+    const bias = layer.bias?.slice() ?? null;
+    return { kind: 'dense', units: layer.units, inputs: layer.inputs, bias };
+  });
 }
 
 /** A tensor to store with new values (and possibly new dims). */
@@ -81,7 +107,7 @@ export async function saveOnnx(
   options: TaskOptions = {},
 ): Promise<SaveReport> {
   checkSameLayers(source, network, outPath);
-  const { writes, additions } = collectChanges(source, network, outPath);
+  const { writes, additions } = await collectChanges(source, network, outPath);
   await checkpoint(options.signal);
   const graphBytes = graphPayload(source);
   const plan = new GraphEdits(source, graphBytes);
@@ -104,17 +130,17 @@ export async function saveOnnx(
 }
 
 function checkSameLayers(source: OnnxSource, network: Network, outPath: string): void {
-  const loaded = source.original.layers;
+  const loaded = source.layers;
   const same =
     loaded.length === network.layers.length &&
     loaded.every((layer, i) => {
       const other = network.layers[i];
       if (layer.kind !== other.kind) return false;
-      if (layer.kind !== 'dense' || other.kind !== 'dense') return true;
+      if (other.kind !== 'dense') return true;
       return (
         layer.units === other.units &&
         layer.inputs === other.inputs &&
-        other.kernel.length === layer.kernel.length
+        other.kernel.length === layer.units * layer.inputs
       );
     });
   if (!same) {
@@ -125,7 +151,8 @@ function checkSameLayers(source: OnnxSource, network: Network, outPath: string):
   }
 }
 
-function collectChanges(source: OnnxSource, network: Network, outPath: string) {
+/** Finds the tensors to write. Each kernel is compared with its stored tensor, read again. */
+async function collectChanges(source: OnnxSource, network: Network, outPath: string) {
   const writes = new Map<string, TensorWrite>();
   const additions: BiasAddition[] = [];
   const add = (write: TensorWrite) => {
@@ -141,8 +168,9 @@ function collectChanges(source: OnnxSource, network: Network, outPath: string) {
   };
   for (const binding of source.parsed.dense) {
     const layer = network.layers[binding.layerIndex] as DenseLayer;
-    const before = source.original.layers[binding.layerIndex] as DenseLayer;
-    if (!sameValues(layer.kernel, before.kernel)) add(kernelWrite(binding.kernel, layer));
+    const before = source.layers[binding.layerIndex];
+    const stored = await readKernel(source.ctx, binding.kernel);
+    if (!sameValues(layer.kernel, stored)) add(kernelWrite(binding.kernel, layer));
     if (binding.bias && layer.bias === null) {
       throw new PruneLensError(
         outPath,

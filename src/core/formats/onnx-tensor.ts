@@ -10,6 +10,13 @@ import { ModelFormatError, PruneLensError } from '../errors';
 import { resolveInside } from '../io';
 import { shapeSize } from '../model';
 import {
+  decodeRows,
+  matrixTarget,
+  rowsPerBlock,
+  type FloatWidth,
+  type MatrixTarget,
+} from './float-matrix';
+import {
   concatBytes,
   encodeBytesField,
   encodeStringField,
@@ -186,10 +193,16 @@ export async function readStoredBytes(
   }
 }
 
-/** Reads a float32, float16 or float64 tensor as float32 values, checking its size against its dims. */
+/**
+ * Reads a float32, float16 or float64 tensor as float32 values, checking its size against its
+ * dims. With `transposed`, a 2-D tensor `[rows, columns]` comes out as `[columns, rows]`. Bytes
+ * go straight into the result (external ones a block of rows at a time), so a large kernel
+ * exists once besides the model file's bytes.
+ */
 export async function readFloatTensor(
   ctx: TensorContext,
   tensor: onnx.ITensorProto,
+  transposed = false,
 ): Promise<Float32Array> {
   const dataType = tensor.dataType ?? 0;
   if (!isFloatType(dataType)) {
@@ -199,17 +212,58 @@ export async function readFloatTensor(
       `has data type ${dataTypeName(dataType)}; PruneLens reads FLOAT, FLOAT16 and DOUBLE weights.`,
     );
   }
-  const count = shapeSize(tensorDims(tensor));
+  const dims = tensorDims(tensor);
+  const count = shapeSize(dims);
+  const target =
+    transposed && dims.length === 2
+      ? matrixTarget(dims[0], dims[1], true)
+      : matrixTarget(count, 1, false);
   const typed = typedValues(tensor);
   if (typed) {
+    // Typed fields are protobuf number arrays, used by small tensors only.
     if (typed.length !== count) throw sizeMismatch(ctx, tensor, typed.length, count);
-    return dataType === DataType.float16 ? halfBitsToFloat(typed) : Float32Array.from(typed);
+    const values =
+      dataType === DataType.float16 ? halfBitsToFloat(typed) : Float32Array.from(typed);
+    decodeRows(new Uint8Array(values.buffer), 4, target, 0);
+    return target.values;
   }
-  const bytes = await readStoredBytes(ctx, tensor);
+  const width = bytesPerElement[dataType] as FloatWidth;
+  if (isExternal(tensor)) {
+    await readExternalRows(ctx, tensor, width, target);
+    return target.values;
+  }
+  const bytes = tensor.rawData ?? new Uint8Array();
   if (bytes.length !== expectedBytes(ctx, tensor)) {
-    throw sizeMismatch(ctx, tensor, bytes.length / bytesPerElement[dataType], count);
+    throw sizeMismatch(ctx, tensor, bytes.length / width, count);
   }
-  return decodeFloats(dataType, bytes);
+  decodeRows(bytes, width, target, 0);
+  return target.values;
+}
+
+/** Reads an external tensor's bytes a block of rows at a time and decodes them into `target`. */
+async function readExternalRows(
+  ctx: TensorContext,
+  tensor: onnx.ITensorProto,
+  width: FloatWidth,
+  target: MatrixTarget,
+): Promise<void> {
+  const where = await resolveExternal(ctx, tensor);
+  const rowBytes = target.columns * width;
+  const step = rowsPerBlock(rowBytes);
+  const block = new Uint8Array(Math.min(step, target.rows) * rowBytes);
+  const handle = await fs.open(where.file, 'r');
+  try {
+    for (let row = 0; row < target.rows; row += step) {
+      const bytes = block.subarray(0, Math.min(step, target.rows - row) * rowBytes);
+      const position = where.offset + row * rowBytes;
+      const { bytesRead } = await handle.read(bytes, 0, bytes.length, position);
+      if (bytesRead !== bytes.length)
+        throw tensorError(ctx, tensor, `could not be read in full from '${where.location}'.`);
+      decodeRows(bytes, width, target, row);
+    }
+  } finally {
+    await handle.close();
+  }
 }
 
 /** Reads an int32 or int64 tensor (a Reshape shape, for example) as numbers. */
@@ -281,18 +335,6 @@ function halfBitsToFloat(bits: readonly number[]): Float32Array {
     view.setUint16(0, value & 0xffff, true);
     return getFloat16(view, 0, true);
   });
-}
-
-function decodeFloats(dataType: number, bytes: Uint8Array): Float32Array {
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const size = bytesPerElement[dataType];
-  const values = new Float32Array(bytes.length / size);
-  for (let i = 0; i < values.length; i++) {
-    if (dataType === DataType.float) values[i] = view.getFloat32(i * 4, true);
-    else if (dataType === DataType.float16) values[i] = getFloat16(view, i * 2, true);
-    else values[i] = view.getFloat64(i * 8, true);
-  }
-  return values;
 }
 
 /** Encodes values as the little-endian bytes of a data type, as `raw_data` and external files store them. */

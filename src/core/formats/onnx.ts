@@ -8,10 +8,10 @@ import * as path from 'node:path';
 import { onnx } from 'onnx-proto';
 import { Reader } from 'protobufjs';
 import { ModelFormatError } from '../errors';
-import { cloneNetwork, denseLayers } from '../model';
+import { denseLayers } from '../model';
 import { ChainBuilder } from './onnx-chain';
 import { GraphIndex } from './onnx-graph';
-import { saveOnnx, type OnnxSource } from './onnx-save';
+import { loadedLayers, saveOnnx, type OnnxSource } from './onnx-save';
 import { isExternal, resolveExternal, type TensorContext } from './onnx-tensor';
 import { fieldsNumbered, lengthDelimited, listFields, payloadOf } from './onnx-wire';
 import type { FileProbe, LoadedModel, ModelFormat, OpenOptions } from './types';
@@ -85,7 +85,7 @@ async function openOnnx(file: string, options: OpenOptions = {}): Promise<Loaded
     model,
     index,
     parsed,
-    original: cloneNetwork(parsed.network),
+    layers: loadedLayers(parsed.network),
   };
   const withoutBias = new Set(
     denseLayers(parsed.network)
