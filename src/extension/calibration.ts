@@ -3,8 +3,9 @@ import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import * as zlib from 'node:zlib';
 import * as vscode from 'vscode';
+import { dataFileSize, defaultMaxDataBytes } from '../core/data/size';
 import type { DataOptions } from '../core/data/types';
-import { runWithProgress, type Services } from './host';
+import { confirmLoad, runWithProgress, type CommonAnswers, type Services } from './host';
 import type { DataDescription } from './job-handlers';
 import { dataKindOf, guessCsvOptions, guessIdxLabels } from './prune-options';
 import { readSettings } from './settings';
@@ -154,20 +155,24 @@ async function askPreprocessing(
 
 /**
  * Loads the data in the worker to check the options, adds per-feature mean and standard deviation
- * when asked, and limits the rows to the calibration sample limit.
+ * when asked, and limits the rows to the calibration sample limit. Returns undefined when the
+ * user declines to load a large file.
  */
 export async function finishDataOptions(
   services: Services,
   options: DataOptions,
   standardize: boolean,
-): Promise<DataOptions> {
+  answers: CommonAnswers = {},
+): Promise<DataOptions | undefined> {
+  const allowed = await confirmDataSize(options, answers);
+  if (!allowed) return undefined;
   const description = await runWithProgress<DataDescription>(
     services,
     `Reading ${path.basename(options.data)}`,
     'data.describe',
-    { data: options, statistics: standardize },
+    { data: allowed, statistics: standardize },
   );
-  const result: DataOptions = { ...options };
+  const result: DataOptions = { ...allowed };
   if (standardize && description.mean && description.std) {
     result.mean = description.mean.map(roundForRecipe);
     result.std = description.std.map((value) => roundForRecipe(value > 0 ? value : 1));
@@ -179,6 +184,29 @@ export async function finishDataOptions(
   );
   return result;
 }
+
+/**
+ * Asks before loading a data or label file above the prunelens.confirmLoadAboveMB setting, as
+ * for models. The size is the one on disk, or the one a gzip trailer declares when larger. Once
+ * allowed, the options get a data size limit that covers the files, so the worker loads them.
+ * Returns undefined when the user declines.
+ */
+async function confirmDataSize(
+  options: DataOptions,
+  answers: CommonAnswers,
+): Promise<DataOptions | undefined> {
+  let largest = { file: options.data, size: 0 };
+  for (const file of [options.data, options.labels]) {
+    // An unreadable file counts as empty here, and the worker reports it.
+    const size = file === undefined ? 0 : await dataFileSize(file).catch(() => 0);
+    if (file !== undefined && size > largest.size) largest = { file, size };
+  }
+  if (!(await confirmLoad(path.basename(largest.file), largest.size, answers))) return undefined;
+  if (largest.size <= (options.maxBytes ?? defaultMaxDataBytes)) return options;
+  return { ...options, maxBytes: Math.ceil(largest.size / mebibyte) * mebibyte };
+}
+
+const mebibyte = 2 ** 20;
 
 function roundForRecipe(value: number): number {
   return Number(value.toPrecision(7));
@@ -216,12 +244,37 @@ async function readTextHead(uri: vscode.Uri): Promise<{ text: string; complete: 
     whole = all.length <= headBytes;
   }
   if (uri.path.endsWith('.gz')) {
-    // A sync flush decodes what the partial stream contains instead of failing at its cut end.
-    const inflated = zlib.gunzipSync(bytes, { finishFlush: zlib.constants.Z_SYNC_FLUSH });
-    bytes = inflated.subarray(0, headBytes * 4);
-    whole = whole && inflated.length <= headBytes * 4;
+    const inflated = await gunzipHead(bytes, headBytes * 4);
+    bytes = inflated.bytes;
+    whole = whole && inflated.complete;
   }
   return { text: new TextDecoder().decode(bytes), complete: whole };
+}
+
+/**
+ * Inflates the start of gzip bytes and stops once the output passes `limit`, so that 256 KB of a
+ * gzip bomb does not inflate to hundreds of megabytes in the extension host.
+ */
+async function gunzipHead(
+  bytes: Uint8Array,
+  limit: number,
+): Promise<{ bytes: Uint8Array; complete: boolean }> {
+  // A sync flush decodes what the partial stream contains instead of failing at its cut end.
+  const inflater = zlib.createGunzip({ finishFlush: zlib.constants.Z_SYNC_FLUSH });
+  inflater.end(bytes);
+  const chunks: Buffer[] = [];
+  let length = 0;
+  try {
+    for await (const chunk of inflater) {
+      chunks.push(chunk as Buffer);
+      length += (chunk as Buffer).length;
+      if (length > limit) break;
+    }
+  } finally {
+    inflater.destroy();
+  }
+  const inflated = Buffer.concat(chunks);
+  return { bytes: inflated.subarray(0, limit), complete: inflated.length <= limit };
 }
 
 async function exists(uri: vscode.Uri): Promise<boolean> {

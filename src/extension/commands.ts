@@ -108,7 +108,7 @@ async function selectCalibrationData(
   if (!(await confirmCompute(services, uri, answers))) return undefined;
   const recipe = await loadRecipe(uri).catch(() => undefined);
   const data = answers.data
-    ? await finishDataOptions(services, answers.data, answers.standardize ?? false)
+    ? await finishDataOptions(services, answers.data, answers.standardize ?? false, answers)
     : await chooseCalibrationData(services, uri, recipe?.data);
   if (!data) return undefined;
   await saveRecipe(uri, { data });

@@ -73,19 +73,29 @@ export async function confirmCompute(
     if (choice !== allow) return false;
     services.untrustedConsent = true;
   }
-  const limitMB = readSettings().confirmLoadAboveMB;
   const size = (await vscode.workspace.fs.stat(uri)).size;
-  if (limitMB > 0 && size > limitMB * 1024 * 1024 && !answers.allowLarge) {
-    if (answers.allowLarge === false) return false;
-    const load = 'Load';
-    const choice = await vscode.window.showWarningMessage(
-      `${path.basename(uri.fsPath)} is ${(size / 1024 / 1024).toFixed(0)} MB, above the prunelens.confirmLoadAboveMB setting (${limitMB} MB). Loading it may take a while and use much memory.`,
-      { modal: true },
-      load,
-    );
-    if (choice !== load) return false;
-  }
-  return true;
+  return confirmLoad(path.basename(uri.fsPath), size, answers);
+}
+
+/**
+ * Asks, in a modal dialog with Load and Cancel, before loading a file of `size` bytes above the
+ * prunelens.confirmLoadAboveMB setting. Returns false when the user or `answers` declines.
+ */
+export async function confirmLoad(
+  name: string,
+  size: number,
+  answers: CommonAnswers = {},
+): Promise<boolean> {
+  const limitMB = readSettings().confirmLoadAboveMB;
+  if (limitMB <= 0 || size <= limitMB * 1024 * 1024 || answers.allowLarge) return true;
+  if (answers.allowLarge === false) return false;
+  const load = 'Load';
+  const choice = await vscode.window.showWarningMessage(
+    `${name} is ${(size / 1024 / 1024).toFixed(0)} MB, above the prunelens.confirmLoadAboveMB setting (${limitMB} MB). Loading it may take a while and use much memory.`,
+    { modal: true },
+    load,
+  );
+  return choice === load;
 }
 
 /**
