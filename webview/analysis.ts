@@ -2,7 +2,7 @@
 import type { Metrics, MethodName, SensitivityReport } from '../src/core/reports';
 import { pickSparsities } from '../src/core/view/sensitivity';
 import { formatPercent, h } from './dom';
-import { LineChartView } from './charts';
+import { LineChartView, type ChartData } from './charts';
 import { metricNames } from './metrics';
 import { call, RequestError, type Call } from './rpc';
 import type { Palette } from './theme';
@@ -156,6 +156,7 @@ export function comparisonView(context: AnalysisContext): { element: HTMLElement
   const chart = new LineChartView('comparison', context.palette);
   const sparsities = h('vscode-text-field', { id: 'comparison-sparsities', value: '0.5, 0.7, 0.9, 0.95' }, 'Sparsities');
   const steps = h('vscode-text-field', { id: 'comparison-steps', value: '10' }, 'Iterative ECP steps');
+  const autoPicks = h('p', { id: 'comparison-auto', class: 'muted', 'aria-live': 'polite' });
   const controls: JobControls = new JobControls('comparison', 'Run Comparison', async (): Promise<void> => {
     const values = parseFractions((sparsities as HTMLElement & { value: string }).value);
     const stepCount = Number((steps as HTMLElement & { value: string }).value);
@@ -165,13 +166,18 @@ export function comparisonView(context: AnalysisContext): { element: HTMLElement
     const report = await controls.track(request);
     if (!report) return;
     const metric = report.metric;
+    const series: ChartData['series'] = report.methods.map((entry) => ({ name: entry.name, values: entry.results.map((metrics) => metrics[metric] ?? null) }));
+    // Auto's pick may differ at each sparsity, so it is one series with the winners named below.
+    const auto = report.auto ?? [];
+    if (auto.length === report.sparsities.length) series.push({ name: 'auto', values: auto.map((entry) => entry.metrics[metric] ?? null), dashed: true });
     chart.render({
       title: `Pruning methods compared (original ${metricNames[metric] ?? metric}: ${report.original[metric] ?? '–'})`,
       xLabel: 'global sparsity',
       yLabel: metricNames[metric] ?? metric,
       x: report.sparsities,
-      series: report.methods.map((entry) => ({ name: entry.name, values: entry.results.map((metrics) => metrics[metric] ?? null) })),
+      series,
     });
+    autoPicks.textContent = auto.length > 0 ? `Auto picks ${auto.map((entry) => `${entry.winner} at ${formatPercent(entry.sparsity)}`).join(', ')}.` : '';
   });
   const element = h(
     'section',
@@ -179,6 +185,7 @@ export function comparisonView(context: AnalysisContext): { element: HTMLElement
     h('p', { class: 'muted' }, 'The metric after pruning the whole model with each method: ECP one-shot and iterative, and the baselines.'),
     h('div', { class: 'row fields' }, sparsities, steps, controls.element),
     chart.element,
+    autoPicks,
     exportButtons('comparison', chart, (text) => controls.say(text)),
   );
   return { element, redraw: () => chart.redraw() };

@@ -10,7 +10,8 @@ export interface ChartData {
   xLabel: string;
   yLabel: string;
   x: number[];
-  series: { name: string; values: (number | null)[] }[];
+  /** Lines of the chart. A `dashed` line summarises the others, such as auto's picks. */
+  series: { name: string; values: (number | null)[]; dashed?: boolean }[];
 }
 
 /** A chart with a data table, redrawn when the theme changes. */
@@ -66,6 +67,7 @@ export class LineChartView {
           label: series.name,
           stroke: palette.series[i % palette.series.length],
           width: 2,
+          dash: series.dashed ? [6, 4] : undefined,
           points: { show: true, size: 5 },
         })),
       ],

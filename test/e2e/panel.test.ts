@@ -226,6 +226,9 @@ describe('model panel in code-server', { timeout: 900_000 }, () => {
     const header = (await panel.locator('#comparison-table thead').textContent()) ?? '';
     assert.match(header, /ecp/);
     assert.match(header, /magnitude/);
+    assert.match(header, /auto/);
+    const picks = (await panel.locator('#comparison-auto').textContent()) ?? '';
+    assert.match(picks, /^Auto picks \S+ at 70\.0%, \S+ at 90\.0%\.$/);
     assert.ok(await canvasHasContent(panel, '#comparison-chart canvas'), 'the comparison chart is blank');
     await page.locator('iframe.webview.ready').screenshot({ path: path.join(screenshots, 'panel-comparison-dark.png') });
     await panel.locator('#comparison-export-csv').click();

@@ -253,7 +253,9 @@ export function panelHandlers(backend: BackendPreference = 'auto'): RpcHandlers 
     'panel.compare': async (params: { session: string; sparsities: number[]; steps: number }, context) => {
       const panel = panelFor(params.session);
       const entries = defaultCompareEntries(Boolean(panel.calibration?.labels), params.steps);
-      const options = { ...comparePruneSettings(), entries, sparsities: params.sparsities };
+      // The automatic choice is compared too, as the command line does by default.
+      const auto = panel.calibration ? { validationFraction: 0.2, steps: params.steps } : undefined;
+      const options = { ...comparePruneSettings(), entries, sparsities: params.sparsities, auto };
       return runCompare(jobRequest(panel), options, jobProgressOnly(context, backend));
     },
     'panel.save': async (params: { session: string; output: string; form: SaveForm }, context) => {
