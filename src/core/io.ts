@@ -5,10 +5,14 @@ import * as path from 'node:path';
 import { PruneLensError } from './errors';
 
 /**
- * Writes `data` to `target` through a temporary file in the same folder that is renamed into
- * place, so a reader never sees a partial file and a failed write leaves nothing behind.
+ * Writes `data` (or its parts, in order) to `target` through a temporary file in the same folder
+ * that is renamed into place, so a reader never sees a partial file and a failed write leaves
+ * nothing behind.
  */
-export async function writeFileAtomic(target: string, data: Uint8Array | string): Promise<void> {
+export async function writeFileAtomic(
+  target: string,
+  data: Uint8Array | string | Iterable<Uint8Array>,
+): Promise<void> {
   const temporary = temporaryPathFor(target);
   try {
     await fs.writeFile(temporary, data, { flag: 'wx' });

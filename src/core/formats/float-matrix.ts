@@ -64,6 +64,17 @@ export function decodeRows(
   }
 }
 
+/** Writes the transpose of a row-major `[rows, columns]` matrix into `into`, `[columns, rows]`. */
+export function transposeInto(
+  values: Float32Array,
+  rows: number,
+  columns: number,
+  into: Float32Array,
+): void {
+  const bytes = new Uint8Array(values.buffer, values.byteOffset, values.byteLength);
+  decodeRows(bytes, 4, { values: into, rows, columns, transposed: true }, 0);
+}
+
 /**
  * Returns a function giving the `i`-th little-endian float of `bytes`: through a Float32Array
  * view when they are aligned float32 on a little-endian host, else through a DataView.

@@ -522,12 +522,3 @@ export async function readKernel(
   if (binding.factor !== 1) for (let i = 0; i < values.length; i++) values[i] *= binding.factor;
   return values;
 }
-
-/** Transposes a row-major `[rows, columns]` matrix. */
-export function transpose(values: Float32Array, rows: number, columns: number): Float32Array {
-  const result = new Float32Array(values.length);
-  for (let r = 0; r < rows; r++) {
-    for (let c = 0; c < columns; c++) result[c * rows + r] = values[r * columns + c];
-  }
-  return result;
-}

@@ -13,9 +13,9 @@ import type { DenseLayer, Layer, Network } from '../model';
 import { shapeSize } from '../model';
 import { checkpoint, type TaskOptions } from '../progress';
 import type { SaveReport } from './types';
+import { transposeInto } from './float-matrix';
 import {
   readKernel,
-  transpose,
   type DenseBinding,
   type ParsedChain,
   type WeightBinding,
@@ -33,7 +33,9 @@ import {
 } from './onnx-tensor';
 import {
   applyEdits,
+  bytesField,
   concatBytes,
+  editedParts,
   encodeBytesField,
   encodeStringField,
   fieldsNumbered,
@@ -120,11 +122,12 @@ export async function saveOnnx(
     files.push(external.file);
   }
   for (const addition of additions) notes.push(plan.addBias(addition));
-  const model = applyEdits(source.bytes, [
-    { ...graphSpan(source), bytes: encodeBytesField(Field.modelGraph, plan.finish()) },
+  // The model is written as parts, which spares two copies of a model that may be gigabytes.
+  const model = editedParts(source.bytes, [
+    { ...graphSpan(source), bytes: bytesField(Field.modelGraph, plan.finish()) },
   ]);
   await checkpoint(options.signal);
-  if (external) await writeFileAtomic(external.file, external.bytes);
+  if (external) await writeFileAtomic(external.file, external.parts);
   await writeFileAtomic(outPath, model);
   return { files, notes };
 }
@@ -170,7 +173,7 @@ async function collectChanges(source: OnnxSource, network: Network, outPath: str
     const layer = network.layers[binding.layerIndex] as DenseLayer;
     const before = source.layers[binding.layerIndex];
     const stored = await readKernel(source.ctx, binding.kernel);
-    if (!sameValues(layer.kernel, stored)) add(kernelWrite(binding.kernel, layer));
+    if (!sameValues(layer.kernel, stored)) add(kernelWrite(binding.kernel, layer, stored));
     if (binding.bias && layer.bias === null) {
       throw new PruneLensError(
         outPath,
@@ -190,12 +193,14 @@ function sameValues(a: Float32Array, b: Float32Array | null): boolean {
   return true;
 }
 
-/** Converts a `[units, inputs]` kernel back to the stored orientation and scale. */
-function kernelWrite(binding: WeightBinding, layer: DenseLayer): TensorWrite {
-  const oriented = binding.transposed
-    ? transpose(layer.kernel, layer.units, layer.inputs)
-    : layer.kernel.slice();
-  return { tensor: binding.tensor, values: divide(oriented, binding.factor) };
+/**
+ * Converts a `[units, inputs]` kernel back to the stored orientation and scale, into `into` (the
+ * stored values read for the comparison, which are no longer needed).
+ */
+function kernelWrite(binding: WeightBinding, layer: DenseLayer, into: Float32Array): TensorWrite {
+  if (binding.transposed) transposeInto(layer.kernel, layer.units, layer.inputs, into);
+  else into.set(layer.kernel);
+  return { tensor: binding.tensor, values: divide(into, binding.factor) };
 }
 
 function biasWrite(binding: WeightBinding, layer: DenseLayer): TensorWrite {
@@ -251,7 +256,7 @@ async function externalData(source: OnnxSource, writes: Map<string, TensorWrite>
     locations.set(siteKey(tensor), { location, offset, length: bytes.length });
     offset += bytes.length;
   }
-  return { file, bytes: concatBytes(parts), locations };
+  return { file, parts, locations };
 }
 
 /** Names the data file after the output, never the same file as a data file of the source. */
@@ -367,8 +372,8 @@ class GraphEdits {
     return `added a zero bias to layer ${layer.name} as initializer '${biasName}' with an Add node after ${binding.op} node '${node.name}' (it had none).`;
   }
 
-  /** Returns the new GraphProto payload. */
-  finish(): Uint8Array {
+  /** Returns the new GraphProto payload as parts. */
+  finish(): Uint8Array[] {
     const edits: ByteEdit[] = [];
     const nodeBytes = new Map<number, Uint8Array>();
     for (const { tensor, change } of this.tensorChanges.values()) {
@@ -378,7 +383,7 @@ class GraphEdits {
         edits.push({
           start: span.start,
           end: span.end,
-          bytes: encodeBytesField(Field.graphInitializer, bytes),
+          bytes: bytesField(Field.graphInitializer, bytes),
         });
       } else if (tensor.site.kind === 'constant-node') {
         nodeBytes.set(tensor.site.nodeIndex, this.constantNode(tensor, change));
@@ -421,7 +426,7 @@ class GraphEdits {
       end: this.graph.length,
       bytes: concatBytes(this.appended),
     });
-    return applyEdits(this.graph, edits);
+    return editedParts(this.graph, edits);
   }
 
   private nodePayload(index: number): Uint8Array {
@@ -435,7 +440,9 @@ class GraphEdits {
     const attributeSpan = fieldsNumbered(node, Field.nodeAttribute)[tensor.site.attributeIndex];
     const attribute = payloadOf(node, attributeSpan);
     const tensorSpan = fieldsNumbered(attribute, Field.attributeTensor)[0];
-    const tensorBytes = rewriteTensor(payloadOf(attribute, tensorSpan), tensor.proto, change);
+    const tensorBytes = concatBytes(
+      rewriteTensor(payloadOf(attribute, tensorSpan), tensor.proto, change),
+    );
     const newAttribute = applyEdits(attribute, [
       {
         start: tensorSpan.start,

@@ -17,6 +17,7 @@ import {
   type MatrixTarget,
 } from './float-matrix';
 import {
+  bytesField,
   concatBytes,
   encodeBytesField,
   encodeStringField,
@@ -24,6 +25,7 @@ import {
   type FieldSpan,
   lengthDelimited,
   payloadOf,
+  replacedParts,
   replaceFields,
 } from './onnx-wire';
 
@@ -42,6 +44,8 @@ const TensorField = {
 } as const;
 
 const bytesPerElement: Record<number, number> = { 1: 4, 6: 4, 7: 8, 10: 2, 11: 8 };
+
+const littleEndianHost = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
 /** An ONNX int64 as decoded by protobufjs: a number, or a Long when the `long` package is present. */
 export type Int64 = number | { toNumber(): number };
@@ -220,7 +224,7 @@ export async function readFloatTensor(
       : matrixTarget(count, 1, false);
   const typed = typedValues(tensor);
   if (typed) {
-    // Typed fields are protobuf number arrays, used by small tensors only.
+    // protobufjs decodes typed fields to number arrays (8 bytes a value), so this copy is smaller.
     if (typed.length !== count) throw sizeMismatch(ctx, tensor, typed.length, count);
     const values =
       dataType === DataType.float16 ? halfBitsToFloat(typed) : Float32Array.from(typed);
@@ -337,8 +341,14 @@ function halfBitsToFloat(bits: readonly number[]): Float32Array {
   });
 }
 
-/** Encodes values as the little-endian bytes of a data type, as `raw_data` and external files store them. */
+/**
+ * Encodes values as the little-endian bytes of a data type, as `raw_data` and external files
+ * store them. Float32 values on a little-endian host are returned as a view, not a copy.
+ */
 export function encodeFloats(dataType: number, values: Float32Array): Uint8Array {
+  if (dataType === DataType.float && littleEndianHost) {
+    return new Uint8Array(values.buffer, values.byteOffset, values.byteLength);
+  }
   const size = bytesPerElement[dataType];
   const bytes = new Uint8Array(values.length * size);
   const view = new DataView(bytes.buffer);
@@ -360,46 +370,46 @@ export interface TensorRewrite {
   external?: { location: string; offset: number; length: number };
 }
 
-/** Returns the bytes of a TensorProto with the given changes, every other field kept as stored. */
+/**
+ * Returns the bytes of a TensorProto with the given changes, every other field kept as stored,
+ * as parts so that new values are not copied again.
+ */
 export function rewriteTensor(
   tensorBytes: Uint8Array,
   tensor: onnx.ITensorProto,
   change: TensorRewrite,
-): Uint8Array {
+): Uint8Array[] {
   let bytes = tensorBytes;
   if (change.dims) {
     const entries = change.dims.map((dim) => encodeVarintField(TensorField.dims, dim));
     bytes = replaceFields(bytes, (span) => span.field === TensorField.dims, entries);
   }
-  if (change.external) {
-    bytes = rewriteExternalEntries(bytes, change.external);
-  } else if (change.values) {
-    bytes = rewriteInlineValues(bytes, tensor, change.values);
-  }
-  return bytes;
+  if (change.external) return [rewriteExternalEntries(bytes, change.external)];
+  if (change.values) return rewriteInlineValues(bytes, tensor, change.values);
+  return [bytes];
 }
 
 function rewriteInlineValues(
   bytes: Uint8Array,
   tensor: onnx.ITensorProto,
   values: Float32Array,
-): Uint8Array {
+): Uint8Array[] {
   const dataType = tensor.dataType ?? 0;
   if (typedValues(tensor) === null) {
-    const field = encodeBytesField(TensorField.rawData, encodeFloats(dataType, values));
-    return replaceFields(bytes, (span) => span.field === TensorField.rawData, [field]);
+    const field = bytesField(TensorField.rawData, encodeFloats(dataType, values));
+    return replacedParts(bytes, (span) => span.field === TensorField.rawData, field);
   }
   if (dataType === DataType.float16) {
     const bits = encodeFloats(DataType.float16, values);
     const view = new DataView(bits.buffer);
     const packed: Uint8Array[] = [];
     for (let i = 0; i < values.length; i++) packed.push(varint(view.getUint16(i * 2, true)));
-    const field = encodeBytesField(TensorField.int32Data, concatBytes(packed));
-    return replaceFields(bytes, (span) => span.field === TensorField.int32Data, [field]);
+    const field = bytesField(TensorField.int32Data, concatBytes(packed));
+    return replacedParts(bytes, (span) => span.field === TensorField.int32Data, field);
   }
   const number = dataType === DataType.float ? TensorField.floatData : TensorField.doubleData;
-  const field = encodeBytesField(number, encodeFloats(dataType, values));
-  return replaceFields(bytes, (span) => span.field === number, [field]);
+  const field = bytesField(number, encodeFloats(dataType, values));
+  return replacedParts(bytes, (span) => span.field === number, field);
 }
 
 const externalKeysReplaced = new Set(['location', 'offset', 'length', 'checksum']);

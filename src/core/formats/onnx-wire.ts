@@ -69,6 +69,20 @@ export function encodeBytesField(field: number, payload: Uint8Array): Uint8Array
     .finish();
 }
 
+/**
+ * Encodes one length-delimited entry as parts: its tag and length, then the payload's parts,
+ * so that a large payload is not copied until the whole message is joined or written.
+ */
+export function bytesField(field: number, payload: Uint8Array | Uint8Array[]): Uint8Array[] {
+  const parts = payload instanceof Uint8Array ? [payload] : payload;
+  const length = parts.reduce((sum, part) => sum + part.length, 0);
+  const header = Writer.create()
+    .uint32((field << 3) | lengthDelimited)
+    .uint32(length)
+    .finish();
+  return [header, ...parts];
+}
+
 /** Encodes one string entry. */
 export function encodeStringField(field: number, value: string): Uint8Array {
   return Writer.create()
@@ -101,21 +115,29 @@ export function concatBytes(parts: readonly Uint8Array[]): Uint8Array {
 export interface ByteEdit {
   start: number;
   end: number;
-  bytes: Uint8Array;
+  /** New bytes, as one array or as parts in order. */
+  bytes: Uint8Array | readonly Uint8Array[];
 }
 
 /** Applies non-overlapping edits to a message and returns the new bytes. */
 export function applyEdits(message: Uint8Array, edits: readonly ByteEdit[]): Uint8Array {
+  return concatBytes(editedParts(message, edits));
+}
+
+/** Applies non-overlapping edits to a message and returns the new bytes as parts, not joined. */
+export function editedParts(message: Uint8Array, edits: readonly ByteEdit[]): Uint8Array[] {
   const sorted = [...edits].sort((a, b) => a.start - b.start || a.end - b.end);
   const parts: Uint8Array[] = [];
   let position = 0;
   for (const edit of sorted) {
     if (edit.start < position) throw new Error('overlapping protobuf edits');
-    parts.push(message.subarray(position, edit.start), edit.bytes);
+    parts.push(message.subarray(position, edit.start));
+    if (edit.bytes instanceof Uint8Array) parts.push(edit.bytes);
+    else parts.push(...edit.bytes);
     position = edit.end;
   }
   parts.push(message.subarray(position));
-  return concatBytes(parts);
+  return parts;
 }
 
 /**
@@ -127,6 +149,15 @@ export function replaceFields(
   drop: (span: FieldSpan) => boolean,
   insert: readonly Uint8Array[],
 ): Uint8Array {
+  return concatBytes(replacedParts(message, drop, insert));
+}
+
+/** Replaces fields as `replaceFields` does and returns the new message as parts, not joined. */
+export function replacedParts(
+  message: Uint8Array,
+  drop: (span: FieldSpan) => boolean,
+  insert: readonly Uint8Array[],
+): Uint8Array[] {
   const dropped = listFields(message).filter(drop);
   const at = dropped.length > 0 ? dropped[0].start : message.length;
   const edits: ByteEdit[] = dropped.map((span) => ({
@@ -134,6 +165,6 @@ export function replaceFields(
     end: span.end,
     bytes: new Uint8Array(),
   }));
-  edits.push({ start: at, end: at, bytes: concatBytes(insert) });
-  return applyEdits(message, edits);
+  edits.push({ start: at, end: at, bytes: insert });
+  return editedParts(message, edits);
 }
