@@ -46,6 +46,7 @@ import {
   type NewBias,
   type StoredWeight,
 } from './keras-layers';
+import { transposeInto } from './float-matrix';
 import { findArchitectureFile, readArchitectureFile } from './keras-sidecar';
 import type { FileProbe, LoadedModel, ModelFormat, OpenOptions, SaveReport } from './types';
 
@@ -251,14 +252,30 @@ export async function writeUpdates(
   shownAs: string,
 ): Promise<void> {
   for (const update of changes.updates) {
-    const { path: datasetPath, dtype } = update.weight.ref;
-    if (update.weight.unitsFirst && dtype !== null) {
-      const dataset = getDataset(h5wasm, handle, datasetPath);
-      const stored = dataset && (await readFloatDataset(dataset, shownAs));
-      if (stored && sameBits(stored.values, update.values)) continue;
-    }
-    await overwriteDataset(h5wasm, handle, datasetPath, update.values, shownAs);
+    const datasetPath = update.weight.ref.path;
+    const values = update.weight.unitsFirst
+      ? await changedKernel(getDataset(h5wasm, handle, datasetPath), update.values, shownAs)
+      : update.values;
+    if (values) await overwriteDataset(h5wasm, handle, datasetPath, values, shownAs);
   }
+}
+
+/**
+ * Compares a `[units, inputs]` kernel with its dataset and returns it in the stored layout, in
+ * the array read for the comparison, or null when it did not change.
+ */
+async function changedKernel(
+  dataset: H5Dataset | null,
+  kernel: Float32Array,
+  shownAs: string,
+): Promise<Float32Array | null> {
+  // A missing dataset is reported by the write.
+  if (!dataset) return kernel;
+  const stored = await readFloatDataset(dataset, shownAs, true);
+  if (sameBits(stored.values, kernel)) return null;
+  const [inputs, units] = stored.shape;
+  transposeInto(kernel, units, inputs, stored.values);
+  return stored.values;
 }
 
 interface H5SaveSource {

@@ -456,6 +456,7 @@ function opaqueOutputShape(
 /** A stored weight whose values changed, with the new values in the stored layout. */
 export interface WeightUpdate<Ref> {
   weight: StoredWeight<Ref>;
+  /** New values in the stored layout, or the layer's `[units, inputs]` kernel when `unitsFirst`. */
   values: Float32Array;
 }
 
@@ -476,7 +477,8 @@ export interface DenseChanges<Ref> {
 /**
  * Compares the dense layers of `network` with the stored ones and returns the kernels and biases
  * that changed, kernels transposed back to `[inputs, units]`. Kernels read as `[units, inputs]`
- * keep no stored values and are always returned; the writer compares them with its file.
+ * keep no stored values, so they are always returned as they are and the writer compares them
+ * with its file.
  * Throws when the network's dense layers do not match the file's (renamed or resized), or when a
  * layer gained a bias that `canAddBias` does not allow.
  */
@@ -498,9 +500,13 @@ export function changedDenseWeights<Ref>(
       );
     }
 
-    const kernel = transpose(layer.kernel, units, inputs);
-    if (binding.kernel.unitsFirst || !sameBits(kernel, binding.kernel.values)) {
-      changes.updates.push({ weight: binding.kernel, values: kernel });
+    if (binding.kernel.unitsFirst) {
+      changes.updates.push({ weight: binding.kernel, values: layer.kernel });
+    } else {
+      const kernel = transpose(layer.kernel, units, inputs);
+      if (!sameBits(kernel, binding.kernel.values)) {
+        changes.updates.push({ weight: binding.kernel, values: kernel });
+      }
     }
     if (!layer.bias) continue;
     if (binding.bias) {
