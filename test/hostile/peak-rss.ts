@@ -2,7 +2,8 @@
  * Measures the peak resident memory of opening (and saving) a synthetic 400 MB model in each
  * binary format, one child process per format. Usage:
  *   node --import tsx test/hostile/peak-rss.ts [MB]
- * Prints, per format, the file size, the peak RSS and the peak divided by the file size.
+ * Prints, per format, the file size (with ONNX external data), the peak RSS and the peak divided
+ * by the file size. The save writes one changed weight.
  */
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -30,13 +31,14 @@ function safetensorsModel(file: string, inputs: number): void {
   fs.closeSync(out);
 }
 
-function onnxModel(file: string, inputs: number): void {
-  const tensor = (name: string, dims: number[]) => ({
-    name,
-    dims,
-    dataType: 1,
-    rawData: new Uint8Array(new Float32Array(dims.reduce((a, b) => a * b, 1)).fill(0.01).buffer),
-  });
+function onnxModel(file: string, inputs: number, external = false): void {
+  const tensor = (name: string, dims: number[]): onnx.ITensorProto => {
+    const rawData = new Uint8Array(new Float32Array(dims.reduce((a, b) => a * b, 1)).fill(0.01).buffer);
+    if (!external || name !== 'W1') return { name, dims, dataType: 1, rawData };
+    fs.writeFileSync(`${file}.data`, rawData);
+    const location = { key: 'location', value: `${path.basename(file)}.data` };
+    return { name, dims, dataType: 1, dataLocation: 1, externalData: [location] };
+  };
   const model = onnx.ModelProto.create({
     irVersion: 8,
     opsetImport: [{ domain: '', version: 13 }],
@@ -84,6 +86,8 @@ const { openModel } = require(${JSON.stringify(path.join(__dirname, '..', '..', 
   const base = hwm();
   const loaded = await openModel(process.argv[1], { maxBytes: Infinity });
   const afterOpen = hwm();
+  // A changed weight, so that the first kernel is written as a pruned one would be.
+  loaded.network.layers.find((layer) => layer.kind === 'dense').kernel[0] += 1;
   await loaded.save(loaded.network, process.argv[2]);
   const afterSave = hwm();
   process.stdout.write(JSON.stringify({ base, afterOpen, afterSave }));
@@ -94,6 +98,7 @@ function measure(file: string): { base: number; afterOpen: number; afterSave: nu
   const output = path.join(path.dirname(file), `saved-${path.basename(file)}`);
   const result = spawnSync(process.execPath, ['-e', child, file, output], { encoding: 'utf8', maxBuffer: 1 << 20 });
   fs.rmSync(output, { force: true });
+  fs.rmSync(`${output}.data`, { force: true });
   if (result.status !== 0) throw new Error(result.stderr);
   return JSON.parse(result.stdout);
 }
@@ -106,6 +111,7 @@ function main(): void {
     const builders: [string, (file: string) => boolean | void][] = [
       ['model.safetensors', (file) => safetensorsModel(file, inputs)],
       ['model.onnx', (file) => onnxModel(file, inputs)],
+      ['external.onnx', (file) => onnxModel(file, inputs, true)],
       ['model.h5', (file) => h5Model(file, inputs)],
     ];
     for (const [name, build] of builders) {
@@ -114,7 +120,8 @@ function main(): void {
         process.stdout.write(`${name}: skipped (no h5py)\n`);
         continue;
       }
-      const size = fs.statSync(file).size / 1e6;
+      const data = fs.existsSync(`${file}.data`) ? fs.statSync(`${file}.data`).size : 0;
+      const size = (fs.statSync(file).size + data) / 1e6;
       const { base, afterOpen, afterSave } = measure(file);
       const mb = (kilobytes: number) => (kilobytes / 1000).toFixed(0);
       process.stdout.write(
@@ -122,6 +129,7 @@ function main(): void {
           `(${((afterOpen - base) / 1000 / size).toFixed(2)}x the file), ${mb(afterSave)} MB after save\n`,
       );
       fs.rmSync(file);
+      fs.rmSync(`${file}.data`, { force: true });
     }
   } finally {
     fs.rmSync(folder, { recursive: true, force: true });
