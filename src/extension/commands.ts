@@ -85,12 +85,13 @@ async function inspectModel(
   uri: vscode.Uri,
   answers: DataAnswers,
 ): Promise<InspectReport | undefined> {
-  if (!(await confirmCompute(services, uri, answers))) return undefined;
+  const load = await confirmCompute(services, uri, answers);
+  if (!load) return undefined;
   const report = await runWithProgress<InspectReport>(
     services,
     `Reading ${path.basename(uri.fsPath)}`,
     'inspect',
-    { model: uri.fsPath },
+    { model: uri.fsPath, ...load },
   );
   services.log.info(
     `Inspected ${uri.fsPath}: ${report.format}, ${report.layers.length} layers, ${report.params} parameters, ${(report.sparsity * 100).toFixed(1)}% zeros.`,
@@ -135,13 +136,14 @@ async function analyzeSensitivity(
   uri: vscode.Uri,
   answers: DataAnswers,
 ): Promise<SensitivityReport | undefined> {
-  if (!(await confirmCompute(services, uri, answers))) return undefined;
+  const load = await confirmCompute(services, uri, answers);
+  if (!load) return undefined;
   const data = await dataFor(services, uri, answers);
   if (!data) return undefined;
   const method =
     answers.method ?? scoringMethod((await loadRecipe(uri))?.method ?? readSettings().method);
   const settings = { ...scoreSettings(method), sparsities: curveSparsities };
-  const job: SensitivityJob = { request: { model: uri.fsPath, data }, settings };
+  const job: SensitivityJob = { request: { model: uri.fsPath, ...load, data }, settings };
   const title = `Layer sensitivity of ${path.basename(uri.fsPath)}`;
   const report = await runWithProgress<SensitivityReport>(
     services,
@@ -162,12 +164,13 @@ async function compareMethods(
   uri: vscode.Uri,
   answers: DataAnswers,
 ): Promise<CompareReport | undefined> {
-  if (!(await confirmCompute(services, uri, answers))) return undefined;
+  const load = await confirmCompute(services, uri, answers);
+  if (!load) return undefined;
   const data = await dataFor(services, uri, answers);
   if (!data) return undefined;
   const steps = (await loadRecipe(uri))?.steps ?? readSettings().steps;
   const job: CompareJob = {
-    request: { model: uri.fsPath, data },
+    request: { model: uri.fsPath, ...load, data },
     sparsities: curveSparsities,
     steps,
   };

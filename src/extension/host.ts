@@ -27,6 +27,8 @@ export interface CommonAnswers {
   cancelAtFraction?: number;
 }
 
+const mebibyte = 1024 * 1024;
+
 const openFilters = {
   'Model files': ['h5', 'keras', 'onnx', 'safetensors', 'pt', 'pth', 'save', 'json'],
 };
@@ -51,17 +53,24 @@ export async function resolveModelUri(argument: unknown): Promise<vscode.Uri | u
   return picked?.[0];
 }
 
+/** Load options of a model request that the user's confirmation decides. */
+export interface ModelLoad {
+  /** Largest model the worker loads, in bytes; set when the user agreed to load a larger one. */
+  maxBytes?: number;
+}
+
 /**
  * Checks that computation on `uri` may start: in an untrusted workspace the user must allow it,
- * and a file above the size setting needs a confirmation. Returns false when the user declines.
+ * and a model above the size setting, weight files included, needs a confirmation. Returns the
+ * load options for the request, or undefined when the user declines.
  */
 export async function confirmCompute(
   services: Services,
   uri: vscode.Uri,
   answers: CommonAnswers = {},
-): Promise<boolean> {
+): Promise<ModelLoad | undefined> {
   if (!vscode.workspace.isTrusted && !services.untrustedConsent) {
-    if (answers.allowUntrusted === false) return false;
+    if (answers.allowUntrusted === false) return undefined;
     const allow = 'Allow in This Session';
     const choice = answers.allowUntrusted
       ? allow
@@ -70,11 +79,27 @@ export async function confirmCompute(
           { modal: true },
           allow,
         );
-    if (choice !== allow) return false;
+    if (choice !== allow) return undefined;
     services.untrustedConsent = true;
   }
-  const size = (await vscode.workspace.fs.stat(uri)).size;
-  return confirmLoad(path.basename(uri.fsPath), size, answers);
+  const size = await modelBytes(services, uri);
+  if (!(await confirmLoad(path.basename(uri.fsPath), size, answers))) return undefined;
+  if (size <= readSettings().confirmLoadAboveMB * mebibyte) return {};
+  // The user agreed to load this size, so the worker's own limit must not reject it.
+  return { maxBytes: Math.ceil(size / mebibyte) * mebibyte };
+}
+
+/**
+ * Returns the size of a model with its weight files (TF.js shards, ONNX external data), which
+ * the worker measures, or the main file's size when the worker cannot.
+ */
+async function modelBytes(services: Services, uri: vscode.Uri): Promise<number> {
+  try {
+    return await services.worker.request<number>('modelSize', { model: uri.fsPath });
+  } catch (error) {
+    services.log.warn(`Could not measure ${uri.fsPath} with its weight files: ${oneLine(error)}`);
+    return (await vscode.workspace.fs.stat(uri)).size;
+  }
 }
 
 /**

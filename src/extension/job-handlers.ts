@@ -2,6 +2,7 @@
 import { initBackend, type BackendPreference } from '../core/compute/backend';
 import { loadDataset } from '../core/data';
 import type { DataOptions } from '../core/data/types';
+import { modelSize } from '../core/formats/size';
 import {
   defaultCompareEntries,
   runCompare,
@@ -42,6 +43,7 @@ export function jobHandlers(options: WorkerOptions): RpcHandlers {
     return { signal: context.signal, onProgress: context.onProgress, backend };
   };
   return {
+    modelSize: async (request: ModelRequest) => modelSize(request.model, request.architecture),
     inspect: async (request: ModelRequest, context: HandlerContext) => {
       await ready(context);
       return runInspect(request);

@@ -41,14 +41,21 @@ export async function pruneModel(
   modelUri: vscode.Uri,
   answers: PruneAnswers = {},
 ): Promise<PruneReport | undefined> {
-  if (!(await confirmCompute(services, modelUri, answers))) return undefined;
+  const load = await confirmCompute(services, modelUri, answers);
+  if (!load) return undefined;
   const choices = await collectChoices(services, modelUri, answers);
   if (!choices) return undefined;
   const output = await chooseOutput(modelUri, choices.sparsity, answers);
   if (!output) return undefined;
   await saveRecipe(modelUri, { ...choices });
   const job: PruneJob = {
-    request: { model: modelUri.fsPath, data: choices.data, output: output.fsPath, overwrite: true },
+    request: {
+      model: modelUri.fsPath,
+      ...load,
+      data: choices.data,
+      output: output.fsPath,
+      overwrite: true,
+    },
     settings: pruneSettings(choices),
   };
   const name = path.basename(modelUri.fsPath);

@@ -19,12 +19,14 @@ export async function showSimplePanel(
   panel.webview.options = { enableScripts: false, localResourceRoots: [] };
   panel.webview.html = page(panel.webview, name, '<p>Reading the model…</p>');
   try {
-    if (!(await confirmCompute(services, uri))) {
+    const load = await confirmCompute(services, uri);
+    if (!load) {
       showMessagePanel(panel, uri, notAllowedMessage);
       return;
     }
     const report = await runWithProgress<InspectReport>(services, `Reading ${name}`, 'inspect', {
       model: uri.fsPath,
+      ...load,
     });
     panel.webview.html = page(panel.webview, name, summaryHtml(report));
   } catch (error) {
