@@ -1,15 +1,17 @@
-"""Iterative ECP in float64 NumPy on the corpus's Keras MNIST model, as a cross-check.
+"""Iterative ECP in float64 NumPy on two corpus models, as a cross-check of the reference table.
 
-Follows the method of the README ("The method in brief") with exact per-output gradients: the logits' sensitivity
-to each dense layer's pre-activations, the moments m0, M1 and M2 over MNIST test images 0-1999,
-a global selection with ties broken by position, the schedule p_t = 1 - (1 - p)^(t/T) and the
-bias compensation. Prints, per sparsity, the per-layer sparsity and the accuracy on images
-5000-9999, to compare with PruneLens and with the reference table.
+Follows the method of the README ("The method in brief") with exact per-output gradients: the
+output's sensitivity to each dense layer's pre-activations, the moments m0, M1 and M2 over the
+calibration rows, a global selection with ties broken by position, the schedule
+p_t = 1 - (1 - p)^(t/T) and the bias compensation. Prints, per sparsity, the per-layer sparsity
+and the metric on the evaluation rows, to compare with PruneLens and with the reference table.
 
-Usage (Debian's python3-numpy and python3-h5py): /usr/bin/python3 bench/ecp_float64_mnist.py 0.9 0.95
-takes about 10 s of CPU per sparsity.
+Usage (Debian's python3-numpy and python3-h5py), about 10 s of CPU per sparsity for MNIST:
+    /usr/bin/python3 bench/ecp_float64.py mnist 0.9 0.95
+    /usr/bin/python3 bench/ecp_float64.py boston 0.5
 """
 
+import csv
 import gzip
 import os
 import sys
@@ -18,27 +20,45 @@ import h5py
 import numpy as np
 
 CORPUS = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "corpus")
-LAYERS = ["dense", "dense_1", "dense_2", "dense_3"]
-NORMALIZATIONS = ["batch_normalization", "batch_normalization_1"]
-STEPS = 10
+STEPS = int(os.environ.get("STEPS", "10"))
+
+# Per case: the model, its dense layers, the normalization after each hidden one (or None) and
+# the path of a weight inside `model_weights`.
+CASES = {
+    "mnist": {
+        "model": "keras-h5-mnist-mlp-bn-dropout/mnist_mlp.h5",
+        "dense": ["dense", "dense_1", "dense_2", "dense_3"],
+        "normalizations": ["batch_normalization", "batch_normalization_1", None],
+        "weight": "{layer}/MLP_MNIST/{layer}/{name}",
+    },
+    "boston": {
+        "model": "keras-h5-boston-housing-regression/boston_housing.h5",
+        "dense": ["dense_16", "dense_17", "dense_18"],
+        "normalizations": ["batch_normalization_11", "batch_normalization_12"],
+        "weight": "{layer}/{layer}/{name}:0",
+    },
+}
 
 
-def load_model():
+def load_model(case):
     """Returns the kernels as [units, inputs], the biases and each normalization's scale and shift."""
-    with h5py.File(os.path.join(CORPUS, "keras-h5-mnist-mlp-bn-dropout", "mnist_mlp.h5"), "r") as file:
+    with h5py.File(os.path.join(CORPUS, case["model"]), "r") as file:
         weights = file["model_weights"]
 
         def read(layer, name):
-            return np.array(weights[f"{layer}/MLP_MNIST/{layer}/{name}"], dtype=np.float64)
+            return np.array(weights[case["weight"].format(layer=layer, name=name)], dtype=np.float64)
 
-        kernels = [read(layer, "kernel").T.copy() for layer in LAYERS]
-        biases = [read(layer, "bias") for layer in LAYERS]
+        kernels = [read(layer, "kernel").T.copy() for layer in case["dense"]]
+        biases = [read(layer, "bias") for layer in case["dense"]]
         normalizations = []
-        for layer in NORMALIZATIONS:
+        for layer in case["normalizations"]:
+            if layer is None:
+                normalizations.append(None)
+                continue
+            # Both models use Keras's default epsilon of 1e-3.
             scale = read(layer, "gamma") / np.sqrt(read(layer, "moving_variance") + 1e-3)
             normalizations.append((scale, read(layer, "beta") - read(layer, "moving_mean") * scale))
-    # Dense 2 has dropout but no normalization after its ReLU.
-    return kernels, biases, normalizations + [None]
+    return kernels, biases, normalizations
 
 
 def read_idx(name):
@@ -75,11 +95,13 @@ def scores(kernels, biases, normalizations, x):
     for index in range(len(kernels) - 1, -1, -1):
         s = (gradient**2).sum(0)
         a = inputs[index]
-        m0, m1, m2 = s.sum(0), s.T @ a, s.T @ (a * a)
+        m0, m1 = s.sum(0), s.T @ a
         active = m0[:, None] > 0
-        safe = np.where(active, m0[:, None], 1)
-        compensation = np.where(active, m1 / safe, 0)
-        spread = np.where(active, m2 - m1 * m1 / safe, 0)
+        compensation = np.where(active, m1 / np.where(active, m0[:, None], 1), 0)
+        # Summed around each pair's own mean, E[s a^2] - E[s a]^2 / E[s] cancels nothing, which
+        # matters for raw inputs in the hundreds (Boston).
+        spread = np.stack([s[:, unit] @ (a - compensation[unit]) ** 2 for unit in range(s.shape[1])])
+        spread = np.where(active, spread, 0)
         result[index] = (kernels[index] ** 2 * spread / samples, compensation)
         if index > 0:
             gradient = (gradient @ kernels[index]) * derivatives[index - 1][None]
@@ -110,19 +132,41 @@ def prune(kernels, biases, normalizations, x, sparsity):
     return kernels, biases
 
 
-def main():
-    kernels, biases, normalizations = load_model()
+def mnist_data():
+    """Returns calibration images 0-1999, evaluation images 5000-9999 and their labels."""
     pixels = read_idx("t10k-images-idx3-ubyte.gz").reshape(-1, 784).astype(np.float64)
     # The reference runs multiply by this scale. Dividing by 255 differs in the last bit, which is
     # enough to change the pruning path (DIVIDE_BY_255=1 shows it).
     images = pixels / 255 if os.environ.get("DIVIDE_BY_255") else pixels * 0.00392156862745098
     labels = read_idx("t10k-labels-idx1-ubyte.gz")
-    for sparsity in [float(value) for value in sys.argv[1:] or ["0.9"]]:
-        pruned, shifted = prune(kernels, biases, normalizations, images[:2000], sparsity)
-        _, _, logits = forward(pruned, shifted, normalizations, images[5000:10000])
-        accuracy = float((logits.argmax(1) == labels[5000:10000]).mean())
+    return images[:2000], images[5000:10000], labels[5000:10000]
+
+
+def boston_data():
+    """Returns all 506 rows as calibration and evaluation features, and MEDV."""
+    with open(os.path.join(CORPUS, "data", "sklearn-boston", "boston_house_prices.csv"), encoding="utf-8") as file:
+        rows = list(csv.reader(file))[2:]
+    values = np.array([[float(value) for value in row] for row in rows if row])
+    return values[:, :13], values[:, :13], values[:, 13]
+
+
+def metric(case_name, logits, targets):
+    """Returns accuracy for MNIST, mean squared error for Boston."""
+    if case_name == "mnist":
+        return "accuracy", float((logits.argmax(1) == targets).mean())
+    return "mse", float(((logits[:, 0] - targets) ** 2).mean())
+
+
+def main():
+    case_name = sys.argv[1] if len(sys.argv) > 1 else "mnist"
+    kernels, biases, normalizations = load_model(CASES[case_name])
+    calibration, evaluation, targets = mnist_data() if case_name == "mnist" else boston_data()
+    for sparsity in [float(value) for value in sys.argv[2:] or ["0.9"]]:
+        pruned, shifted = prune(kernels, biases, normalizations, calibration, sparsity)
+        _, _, output = forward(pruned, shifted, normalizations, evaluation)
+        name, value = metric(case_name, output, targets)
         layers = [round(float((kernel == 0).mean()), 4) for kernel in pruned]
-        print(f"sparsity {sparsity}: layers {layers}, accuracy {accuracy:.4f}", flush=True)
+        print(f"{case_name} at {sparsity}: layers {layers}, {name} {value:.4f}", flush=True)
 
 
 if __name__ == "__main__":
