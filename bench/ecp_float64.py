@@ -98,8 +98,8 @@ def scores(kernels, biases, normalizations, x):
         m0, m1 = s.sum(0), s.T @ a
         active = m0[:, None] > 0
         compensation = np.where(active, m1 / np.where(active, m0[:, None], 1), 0)
-        # Summed around each pair's own mean, E[s a^2] - E[s a]^2 / E[s] cancels nothing, which
-        # matters for raw inputs in the hundreds (Boston).
+        # The spread E[s a^2] - E[s a]^2 / E[s], summed around each pair's own mean so that it
+        # cancels nothing. With raw inputs in the hundreds (Boston) the direct formula loses it.
         spread = np.stack([s[:, unit] @ (a - compensation[unit]) ** 2 for unit in range(s.shape[1])])
         spread = np.where(active, spread, 0)
         result[index] = (kernels[index] ** 2 * spread / samples, compensation)
