@@ -453,7 +453,7 @@ function opaqueOutputShape(
   return [spatial[0], spatial[1], channels];
 }
 
-/** A stored weight whose values changed, with the new values in the stored layout. */
+/** A stored weight that changed (a `unitsFirst` kernel: that may have) and its new values. */
 export interface WeightUpdate<Ref> {
   weight: StoredWeight<Ref>;
   /** New values in the stored layout, or the layer's `[units, inputs]` kernel when `unitsFirst`. */
