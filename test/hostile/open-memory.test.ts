@@ -54,11 +54,11 @@ const peak = () => Number(/VmHWM:\\s+(\\d+)/.exec(status())[1]) * 1024;
  * the number of wrong values in its first kernel.
  */
 function openLarge(small: string, large: string): { ratio: number; wrong: number } {
-  const result = spawnSync(
-    process.execPath,
-    ['--expose-gc', '-e', child, small, large],
-    { encoding: 'utf8' },
-  );
+  // From the repository root, where `require('tsx/cjs')` in the script resolves.
+  const result = spawnSync(process.execPath, ['--expose-gc', '-e', child, small, large], {
+    cwd: path.resolve(__dirname, '..', '..'),
+    encoding: 'utf8',
+  });
   assert.equal(result.status, 0, result.stderr);
   const { growth, wrong } = JSON.parse(result.stdout) as { growth: number; wrong: number };
   return { ratio: growth / fs.statSync(large).size, wrong };
