@@ -314,7 +314,9 @@ async function readVariables(
   for (const key of keys) {
     const dataset = getDataset(h5wasm, vars, key);
     if (!dataset) continue;
-    weights.push(await readWeight(dataset, `${varsPath}/${key}`, spec, file));
+    // Keras 3 stores a Dense layer's kernel as variable 0 and its bias as variable 1.
+    const isKernel = spec.className === 'Dense' && key === '0';
+    weights.push(await readWeight(dataset, `${varsPath}/${key}`, spec, file, isKernel));
   }
   return weights;
 }
