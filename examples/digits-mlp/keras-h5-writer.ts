@@ -4,7 +4,7 @@
  * `keras.models.load_model` reads. Used by the example's training script only.
  */
 import * as fs from 'node:fs';
-import { loadH5Wasm } from '../../src/core/formats/hdf5';
+import { closeCreated, createH5 } from '../../src/core/formats/hdf5';
 
 /** A layer of the example model; kernels are `[inputs, units]` as Keras stores them. */
 export type ExampleLayer =
@@ -13,9 +13,8 @@ export type ExampleLayer =
 
 /** Saves the layers to `file`, replacing it. */
 export async function saveKerasH5(file: string, modelName: string, layers: ExampleLayer[]): Promise<void> {
-  const h5wasm = await loadH5Wasm();
   fs.rmSync(file, { force: true });
-  const h5 = new h5wasm.File(file, 'w');
+  const h5 = await createH5(file);
   try {
     h5.create_attribute('keras_version', '2.13.1');
     h5.create_attribute('backend', 'tensorflow');
@@ -36,7 +35,7 @@ export async function saveKerasH5(file: string, modelName: string, layers: Examp
       inner.create_dataset({ name: 'bias:0', data: layer.bias, shape: [layer.units], dtype: '<f4' });
     }
   } finally {
-    h5.close();
+    closeCreated(h5);
   }
 }
 

@@ -4,6 +4,7 @@
  * through the core API and through the CLI. The CLI touches nothing outside its sandbox.
  */
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { gzipSync } from 'node:zlib';
@@ -225,6 +226,63 @@ with h5py.File(sys.argv[1], 'w') as f:
     if (made.status !== 0) return;
     await assertRejected(() => openModel(file), file, /declares shape \[200000, 200000\]/);
   });
+});
+
+/**
+ * Writes, with h5py, a Keras model whose first kernel lives in another file: `external` (an
+ * external link), `virtual` (a virtual dataset), `raw` (external raw storage) or `self` (an
+ * external link back to the model). Returns false where python3 or h5py is missing.
+ */
+function writeLinkedKeras(file: string, outside: string, how: string): boolean {
+  const script = `
+import h5py, json, numpy as np, os, sys
+model, outside, how = sys.argv[1:4]
+cfg = {"class_name": "Sequential", "config": {"name": "s", "layers": [
+  {"class_name": "InputLayer", "config": {"batch_input_shape": [None, 4], "dtype": "float32", "name": "in"}},
+  {"class_name": "Dense", "config": {"name": "d1", "units": 8, "activation": "relu", "use_bias": True}}]}}
+with h5py.File(os.path.join(outside, 'v.h5'), 'w') as f:
+    f['k'] = np.ones((4, 8), 'f4')
+open(os.path.join(outside, 'raw.bin'), 'wb').write(np.ones(32, 'f4').tobytes())
+with h5py.File(model, 'w') as f:
+    f.attrs['model_config'] = json.dumps(cfg)
+    g = f.create_group('model_weights'); g.attrs['layer_names'] = [b'd1']
+    d = g.create_group('d1'); d.attrs['weight_names'] = [b'd1/kernel:0', b'd1/bias:0']
+    d['d1/bias:0'] = np.zeros(8, 'f4')
+    if how == 'external':
+        d['d1/kernel:0'] = h5py.ExternalLink(os.path.join(outside, 'v.h5'), '/k')
+    if how == 'self':
+        f['hidden'] = np.ones((4, 8), 'f4')
+        d['d1/kernel:0'] = h5py.ExternalLink(os.path.basename(model), '/hidden')
+    if how == 'raw':
+        d.create_dataset('d1/kernel:0', shape=(4, 8), dtype='f4', external=[(os.path.join(outside, 'raw.bin'), 0, 128)])
+    if how == 'virtual':
+        layout = h5py.VirtualLayout(shape=(4, 8), dtype='f4')
+        layout[:] = h5py.VirtualSource(os.path.join(outside, 'v.h5'), '/k', shape=(4, 8))
+        d.create_virtual_dataset('d1/kernel:0', layout)
+`;
+  const made = spawnSync('/usr/bin/python3', ['-c', script, file, outside, how], { encoding: 'utf8' });
+  return made.status === 0;
+}
+
+describe('HDF5 links to other files', () => {
+  for (const how of ['external', 'virtual', 'raw', 'self']) {
+    it(`rejects a kernel in ${how === 'raw' ? 'external storage' : `a ${how} link`}`, async (context) => {
+      const box = sandbox();
+      const file = path.join(box.model, 'linked.h5');
+      if (!writeLinkedKeras(file, box.outside, how)) return context.skip('python3 with h5py is missing');
+      const before = hashTree(box.outside);
+      const original = fs.readFileSync(file);
+      await assertRejected(() => openModel(file), file, /refers to ".*" \(an HDF5 external link/);
+      await assertCliRejects(file, [box.model], how === 'self' ? undefined : box.outside);
+      const out = path.join(box.model, 'out.h5');
+      const run = await runCliTraced(['prune', file, '--sparsity', '0.5', '--method', 'magnitude', '--out', out]);
+      assert.equal(describeCliFailure(run), null, run.stderr);
+      assert.deepEqual(writesOutside(run.accesses, [box.model]), []);
+      assert.deepEqual(hashTree(box.outside), before);
+      assert.deepEqual(fs.readFileSync(file), original);
+      assert.equal(fs.existsSync(out), false);
+    });
+  }
 });
 
 /** Copies the ml5 TF.js model and makes its manifest list `paths` for its one weights group. */

@@ -1,5 +1,6 @@
 /**
- * Loads h5wasm (HDF5 compiled to WebAssembly) and keeps its runtime safe on damaged files.
+ * Loads h5wasm (HDF5 compiled to WebAssembly) and keeps its runtime safe on damaged and hostile
+ * files.
  *
  * h5wasm ships only as an ES module, so it is loaded with a dynamic `import()` that TypeScript
  * keeps as is under `module: Node16`. Its Node build uses Emscripten's NODERAWFS, so paths are
@@ -10,7 +11,11 @@
  * - some damaged structures make HDF5 call `abort()`, after which the module is unusable for the
  *   rest of the process and Emscripten prints "Aborted(...)" to stderr. The line is kept off
  *   stderr, and `hdf5Stopped` tells a long-lived process to start a fresh one.
+ * HDF5 also follows external links, virtual datasets and external raw storage into other files,
+ * for reading and for writing. Only the files PruneLens itself opened may be opened, so those
+ * features fail instead of reaching files outside the model.
  */
+import * as path from 'node:path';
 import type * as H5 from 'h5wasm/node' with { 'resolution-mode': 'import' };
 
 /** The loaded h5wasm module. */
@@ -45,6 +50,18 @@ const regularFileMode = 0o100600;
 /** Emscripten's errno for an invalid argument. */
 const invalidArgument = 28;
 
+/** The O_DIRECTORY flag of Emscripten's `open`. */
+const openDirectory = 0o200000;
+
+/** Emscripten's errno for a denied access. */
+const accessDenied = 2;
+
+/** Files PruneLens opened with HDF5 and has not closed yet, by resolved path, with a count. */
+const openedFiles = new Map<string, number>();
+
+/** The last file HDF5 tried to open on its own, for the error message. */
+let refusedFile: string | undefined;
+
 let loading: Promise<H5Wasm> | undefined;
 let loaded: H5Wasm | undefined;
 let stoppedBecause: string | undefined;
@@ -59,7 +76,7 @@ export async function loadH5Wasm(): Promise<H5Wasm> {
     (module as unknown as { onAbort?: (what: unknown) => void }).onAbort = (what) => {
       stoppedBecause = String(what);
     };
-    keepErrorFilesInMemory(fileSystem(h5wasm));
+    confineFileAccess(fileSystem(h5wasm));
     loaded = h5wasm;
     return h5wasm;
   })();
@@ -72,6 +89,27 @@ export async function loadH5Wasm(): Promise<H5Wasm> {
  */
 export function hdf5Stopped(): string | undefined {
   return stoppedBecause;
+}
+
+/** Lets HDF5 open `file`, which PruneLens is about to open, until `releaseFile` is called. */
+export function allowFile(file: string): void {
+  const key = path.resolve(file);
+  openedFiles.set(key, (openedFiles.get(key) ?? 0) + 1);
+}
+
+/** Ends the permission `allowFile` gave. */
+export function releaseFile(file: string): void {
+  const key = path.resolve(file);
+  const count = (openedFiles.get(key) ?? 0) - 1;
+  if (count > 0) openedFiles.set(key, count);
+  else openedFiles.delete(key);
+}
+
+/** Returns, and forgets, the last file HDF5 tried to open through a link or external storage. */
+export function takeRefusedFile(): string | undefined {
+  const file = refusedFile;
+  refusedFile = undefined;
+  return file;
 }
 
 /** Closes the in-memory error files h5wasm's throwing error handler leaves open. */
@@ -116,27 +154,39 @@ async function importWithoutAbortLine(): Promise<H5Wasm> {
 }
 
 /**
- * Makes `tmpfile()` inside HDF5 open an in-memory stream rather than a file in the host's /tmp.
- * NODERAWFS hands any stream that has `stream_ops` to Emscripten's own read, write and seek.
+ * Makes `tmpfile()` inside HDF5 open an in-memory stream rather than a file in the host's /tmp,
+ * and refuses every other file that PruneLens did not open itself. NODERAWFS hands any stream
+ * that has `stream_ops` to Emscripten's own read, write and seek.
  */
-function keepErrorFilesInMemory(fs: EmscriptenFs): void {
+function confineFileAccess(fs: EmscriptenFs): void {
   const open = fs.open.bind(fs);
   const unlink = fs.unlink.bind(fs);
-  fs.open = (path, flags, mode) => {
-    if (typeof path !== 'string' || !path.startsWith(errorFilePrefix)) return open(path, flags, mode);
+  fs.open = (file, flags, mode) => {
+    // HDF5 lists its filter plugin folder, and a folder has no model data to read or overwrite.
+    const folder = typeof flags === 'number' && (flags & openDirectory) !== 0;
+    if (!file.startsWith(errorFilePrefix) && !folder) {
+      const resolved = path.resolve(file);
+      // A file that is open already is reached again only through a link to itself.
+      const again = fs.streams.some((stream) => stream?.path && path.resolve(stream.path) === resolved);
+      if (!openedFiles.has(resolved) || again) {
+        refusedFile = file;
+        throw new fs.ErrnoError(accessDenied);
+      }
+      return open(file, flags, mode);
+    }
     return fs.createStream({
-      path,
+      path: file,
       flags: typeof flags === 'number' ? flags : 2,
       position: 0,
       seekable: true,
-      node: { mode: regularFileMode, path },
+      node: { mode: regularFileMode, path: file },
       stream_ops: memoryFileOps(fs),
       memory: { bytes: new Uint8Array(256), length: 0 },
     });
   };
-  fs.unlink = (path) => {
-    if (path.startsWith(errorFilePrefix)) return;
-    unlink(path);
+  fs.unlink = (file) => {
+    if (file.startsWith(errorFilePrefix)) return;
+    unlink(file);
   };
 }
 

@@ -5,7 +5,15 @@
  */
 import type * as H5 from 'h5wasm/node' with { 'resolution-mode': 'import' };
 import { CancelledError, ModelFormatError, PruneLensError } from '../errors';
-import { closeErrorFiles, hdf5Stopped, loadH5Wasm, type H5Wasm } from './hdf5-runtime';
+import {
+  allowFile,
+  closeErrorFiles,
+  hdf5Stopped,
+  loadH5Wasm,
+  releaseFile,
+  takeRefusedFile,
+  type H5Wasm,
+} from './hdf5-runtime';
 import { decodeRows, matrixTarget, rowsPerBlock, type FloatWidth } from './float-matrix';
 
 export { loadH5Wasm, type H5Wasm };
@@ -25,18 +33,44 @@ export async function openH5(file: string, mode: 'r' | 'a', shownAs = file): Pro
       'was not read: HDF5 stopped on an earlier damaged file in this process; open it in a new run.',
     );
   }
+  takeRefusedFile();
+  allowFile(file);
   try {
     const handle = new h5wasm.File(file, mode);
     if (!handle.file_id || handle.file_id < 0n) throw new Error('invalid file id');
     return handle;
   } catch (error) {
+    releaseFile(file);
     closeErrorFiles();
     if (hdf5Stopped()) throw stoppedError(shownAs, error);
+    const refused = takeRefusedFile();
+    if (refused) throw outsideError(shownAs, refused, error);
     throw new ModelFormatError(
       shownAs,
       'is not a readable HDF5 file (truncated or damaged); re-save the model from Keras.',
       { cause: error },
     );
+  }
+}
+
+/** Creates an HDF5 file, replacing any file of that name; close it with `closeCreated`. */
+export async function createH5(file: string): Promise<H5File> {
+  const h5wasm = await loadH5Wasm();
+  allowFile(file);
+  try {
+    return new h5wasm.File(file, 'w');
+  } catch (error) {
+    releaseFile(file);
+    throw error;
+  }
+}
+
+/** Closes, and so flushes, a file made by `createH5`. */
+export function closeCreated(handle: H5File): void {
+  try {
+    handle.close();
+  } finally {
+    releaseFile(handle.filename);
   }
 }
 
@@ -106,6 +140,8 @@ export function damagedHdf5Error(file: string, error: unknown): Error {
   if (error instanceof PruneLensError || error instanceof CancelledError) return error;
   closeErrorFiles();
   if (hdf5Stopped()) return stoppedError(file, error);
+  const refused = takeRefusedFile();
+  if (refused) return outsideError(file, refused, error);
   const text = error instanceof Error ? error.message : String(error);
   const reason = /\bin (\w+\(\)): ([^\n]+)/.exec(text);
   const detail = reason ? `${reason[1]}: ${reason[2].trim()}` : text.split('\n')[0];
@@ -125,6 +161,16 @@ function stoppedError(file: string, error: unknown): ModelFormatError {
   );
 }
 
+/** Builds the error for a file whose data HDF5 would have read from, or written to, another file. */
+export function outsideError(file: string, target: string, error: unknown): ModelFormatError {
+  return new ModelFormatError(
+    file,
+    `refers to "${target}" (an HDF5 external link, virtual dataset or external storage), and ` +
+      'PruneLens reads only the model file itself; re-save the model with its weights inside.',
+    { cause: error },
+  );
+}
+
 /**
  * Closes a file opened for reading. HDF5 can fail to close a damaged file ("decrementing file ID
  * failed"). That failure is ignored, so the reading error, if any, is the one reported.
@@ -135,6 +181,7 @@ export function closeAfterReading(handle: H5File): void {
   } catch {
     // Nothing was written to this handle, so there is nothing to flush or lose.
   }
+  releaseFile(handle.filename);
 }
 
 /**
@@ -148,6 +195,9 @@ export async function readFloatDataset(
   transposed = false,
 ): Promise<FloatDataset> {
   const metadata = dataset.metadata;
+  // HDF5 reads a virtual dataset as zeros, without an error, when it cannot open the sources.
+  const source = metadata.virtual_sources?.[0];
+  if (source) throw outsideError(file, source.file_name, null);
   const dtype = floatDtypeOf(dataset, file);
   const shape = metadata.shape ?? [];
   const byteCount = metadata.total_size * metadata.size;
@@ -165,6 +215,8 @@ export async function readFloatDataset(
   try {
     await readRawBytes(dataset, (bytes, firstRow) => decodeRows(bytes, width, target, firstRow));
   } catch (error) {
+    const refused = takeRefusedFile();
+    if (refused) throw outsideError(file, refused, error);
     throw new ModelFormatError(file, `cannot read dataset ${dataset.path}; the file is damaged.`, {
       cause: error,
     });
@@ -375,6 +427,8 @@ export async function editH5File(
     handle.close();
   } catch (error) {
     throw damagedHdf5Error(shownAs, error);
+  } finally {
+    releaseFile(file);
   }
 }
 

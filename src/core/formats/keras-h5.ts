@@ -23,6 +23,7 @@ import {
   getGroup,
   loadH5Wasm,
   openH5,
+  outsideError,
   overwriteDataset,
   readFloatDataset,
   readStringAttribute,
@@ -34,6 +35,7 @@ import {
   type H5Group,
   type H5Wasm,
 } from './hdf5';
+import { takeRefusedFile } from './hdf5-runtime';
 import { parseKerasArchitecture, type KerasLayerSpec } from './keras-config';
 import {
   biasNameFor,
@@ -198,6 +200,9 @@ async function readLayerWeights(
   for (const name of names) {
     const dataset = getDataset(h5wasm, group, name);
     if (!dataset) {
+      // An external link to another file is not followed, so its dataset is missing here.
+      const refused = takeRefusedFile();
+      if (refused) throw outsideError(file, refused, null);
       throw new ModelFormatError(
         file,
         `layer ${spec.name} lists weight ${name}, but the file has no such dataset.`,

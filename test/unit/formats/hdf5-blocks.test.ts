@@ -5,6 +5,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import {
+  closeCreated,
+  createH5,
   editH5File,
   getDataset,
   loadH5Wasm,
@@ -39,10 +41,9 @@ describe('HDF5 reads and writes in blocks', () => {
   let handle: H5File;
 
   before(async () => {
-    const h5wasm = await loadH5Wasm();
     folder = fs.mkdtempSync(path.join(os.tmpdir(), 'prunelens-hdf5-blocks-'));
     file = path.join(folder, 'blocks.h5');
-    const writer = new h5wasm.File(file, 'w');
+    const writer = await createH5(file);
     const shape = [rows, columns];
     writer.create_dataset({
       name: 'chunked',
@@ -53,7 +54,7 @@ describe('HDF5 reads and writes in blocks', () => {
       compression: 'gzip',
     });
     writer.create_dataset({ name: 'double', data: stored64, shape, dtype: '<d' });
-    writer.close();
+    closeCreated(writer);
     handle = await openH5(file, 'r');
   });
 
