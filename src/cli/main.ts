@@ -5,7 +5,7 @@
 import { Command, CommanderError, Option } from 'commander';
 import * as fs from 'node:fs/promises';
 import { CancelledError, oneLine, PruneLensError, UsageError } from '../core/errors';
-import { writeFileAtomic } from '../core/io';
+import { removeTemporariesNow, writeFileAtomic } from '../core/io';
 import {
   defaultCompareEntries,
   runCompare,
@@ -177,11 +177,29 @@ function parseEntries(parts: string[], steps: number): CompareEntry[] {
 
 type Task = { signal: AbortSignal; onProgress: (event: { fraction: number; message: string }) => void; backend?: 'auto' | 'node' | 'wasm' | 'cpu' };
 
+/** Time a cancelled run gets to stop by itself before the process exits without it. */
+const cancelGraceMs = 1000;
+
+/**
+ * Exits at once for a signal, removing the temporary files of any write in progress, which is
+ * then never renamed into place.
+ */
+function exitForSignal(code: number, why: string): never {
+  removeTemporariesNow();
+  process.stderr.write(`\nprunelens: ${why}; unfinished output files were removed.\n`);
+  process.exit(code);
+}
+
 async function withProgress<T>(options: RawOptions, run: (task: Task) => Promise<T>): Promise<T> {
   const controller = new AbortController();
   const line = new ProgressLine(process.stderr, Boolean(options.quiet));
-  const onSigint = () => controller.abort();
-  process.once('SIGINT', onSigint);
+  // Ctrl+C requests a stop. A second Ctrl+C, or a run still going after the grace time, exits.
+  const onSigint = () => {
+    if (controller.signal.aborted) exitForSignal(130, 'cancelled');
+    controller.abort();
+    setTimeout(() => exitForSignal(130, 'cancelled'), cancelGraceMs).unref();
+  };
+  process.on('SIGINT', onSigint);
   try {
     const backend = (options.backend ?? 'auto') as Task['backend'];
     return await run({ signal: controller.signal, onProgress: (event) => line.update(event), backend });
@@ -219,6 +237,8 @@ export async function main(argv: string[]): Promise<number> {
   process.stdout.on('error', (error: NodeJS.ErrnoException) => {
     if (error.code === 'EPIPE') process.exit(0);
   });
+  process.once('SIGTERM', () => exitForSignal(143, 'stopped by SIGTERM'));
+  process.once('SIGHUP', () => exitForSignal(129, 'stopped by SIGHUP'));
   const program = buildProgram();
   try {
     await program.parseAsync(argv);

@@ -1,5 +1,6 @@
 /** File helpers: atomic writes and paths confined to a model's folder. */
 import { randomBytes } from 'node:crypto';
+import { rmSync } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { PruneLensError } from './errors';
@@ -20,13 +21,42 @@ export async function writeFileAtomic(
   } catch (error) {
     await fs.rm(temporary, { force: true });
     throw describeWriteError(target, error);
+  } finally {
+    settleTemporary(temporary);
   }
 }
 
-/** Returns a fresh temporary path next to `target`. */
+/** Temporary files and folders made and not yet renamed into place or removed. */
+const pendingTemporaries = new Set<string>();
+
+/**
+ * Returns a fresh temporary path next to `target`, counted as pending until `settleTemporary`,
+ * so that `removeTemporariesNow` can delete it if the process is stopped meanwhile.
+ */
 export function temporaryPathFor(target: string): string {
   const suffix = randomBytes(6).toString('hex');
-  return path.join(path.dirname(target), `.${path.basename(target)}.${suffix}.tmp`);
+  const temporary = path.join(path.dirname(target), `.${path.basename(target)}.${suffix}.tmp`);
+  pendingTemporaries.add(temporary);
+  return temporary;
+}
+
+/** Counts a temporary folder as pending, like the paths of `temporaryPathFor`. */
+export function trackTemporary(folder: string): void {
+  pendingTemporaries.add(folder);
+}
+
+/** Marks a temporary path as renamed into place or removed. */
+export function settleTemporary(temporary: string): void {
+  pendingTemporaries.delete(temporary);
+}
+
+/**
+ * Deletes every pending temporary file and folder at once, for a process that is about to exit
+ * on a signal. Synchronous, because no later event loop turn is certain.
+ */
+export function removeTemporariesNow(): void {
+  for (const temporary of pendingTemporaries) rmSync(temporary, { recursive: true, force: true });
+  pendingTemporaries.clear();
 }
 
 /** Turns a file system error into a one-line message with the next step. */

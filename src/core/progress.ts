@@ -19,11 +19,19 @@ export function throwIfCancelled(signal: AbortSignal | undefined): void {
 }
 
 /**
+ * Lets the event loop run between passes of a long synchronous computation, so that a Ctrl+C
+ * handler or a cancel message is not held up until it ends.
+ */
+export function yieldToEventLoop(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
+/**
  * Yields to the event loop so that a cancel message or a timer can run, then checks the signal.
  * Long loops call this between batches.
  */
 export async function checkpoint(signal: AbortSignal | undefined): Promise<void> {
-  await new Promise<void>((resolve) => setImmediate(resolve));
+  await yieldToEventLoop();
   throwIfCancelled(signal);
 }
 

@@ -14,6 +14,7 @@ import { CancelledError } from '../../src/core/errors';
 import { openModel } from '../../src/core/formats';
 import { runCompare, runEvaluate, runPrune, runScore, runSensitivity } from '../../src/core/jobs';
 import type { ProgressEvent } from '../../src/core/progress';
+import { saveKerasH5 } from '../../examples/digits-mlp/keras-h5-writer';
 import { corpusPath } from '../helpers/corpus';
 import { copyCorpusFolder, hashTree, temporaryFolder } from './helpers';
 
@@ -123,5 +124,62 @@ describe('interrupting the CLI', () => {
     assert.match(stderr, /cancelled; nothing was written/);
     assert.doesNotMatch(stderr, /\n\s+at /);
     assert.deepEqual(hashTree(folder), before, 'files changed or left behind');
+  });
+});
+
+describe('stopping the CLI on a large model', () => {
+  const large = path.join(work, 'large');
+  const file = path.join(large, 'wide.h5');
+  const width = 4000;
+
+  before(async () => {
+    fs.mkdirSync(large, { recursive: true });
+    const kernel = Float32Array.from({ length: width * width }, (_, i) => Math.sin(i));
+    await saveKerasH5(file, 'wide', [
+      { kind: 'dense', name: 'wide', units: width, inputs: width, activation: 'relu', kernel, bias: new Float32Array(width) },
+      { kind: 'dense', name: 'out', units: 1, inputs: width, activation: 'linear', kernel: new Float32Array(width).fill(1), bias: new Float32Array(1) },
+    ]);
+  });
+
+  /** Starts a magnitude prune of the wide model into `out` and returns the child process. */
+  function startPrune(out: string) {
+    const root = path.resolve(__dirname, '..', '..');
+    const args = ['prune', file, '--sparsity', '0.5', '--method', 'magnitude', '--out', out, '--quiet'];
+    return spawn(process.execPath, ['--import', 'tsx', path.join(root, 'src', 'cli', 'main.ts'), ...args], {
+      cwd: root,
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+  }
+
+  function exited(child: ReturnType<typeof spawn>): Promise<number | null> {
+    return new Promise((resolve) => child.on('close', (code) => resolve(code)));
+  }
+
+  it('removes the temporary file on SIGTERM', async () => {
+    const before = hashTree(large);
+    const out = path.join(large, 'out.h5');
+    const child = startPrune(out);
+    // The save writes a hidden temporary file beside the output, then renames it.
+    let seen = false;
+    while (child.exitCode === null && !seen) {
+      seen = fs.readdirSync(large).some((name) => name.endsWith('.tmp'));
+      if (!seen) await new Promise((resolve) => setTimeout(resolve, 2));
+    }
+    assert.ok(seen, 'the prune ended before its temporary file was seen');
+    child.kill('SIGTERM');
+    assert.equal(await exited(child), 143);
+    assert.deepEqual(hashTree(large), before, 'files changed or left behind');
+  });
+
+  it('exits soon after SIGINT', async () => {
+    const child = startPrune(path.join(large, 'out2.h5'));
+    await new Promise((resolve) => setTimeout(resolve, 2500));
+    assert.equal(child.exitCode, null, 'the prune ended before the interrupt');
+    const interruptedAt = Date.now();
+    child.kill('SIGINT');
+    const code = await exited(child);
+    assert.ok(code === 1 || code === 130, `exit code ${code}`);
+    assert.ok(Date.now() - interruptedAt < 2500, `stopped ${Date.now() - interruptedAt} ms after SIGINT`);
+    assert.deepEqual(fs.readdirSync(large).filter((name) => name !== 'wide.h5'), []);
   });
 });

@@ -7,7 +7,7 @@
 import type { Dataset } from '../data/types';
 import { UsageError } from '../errors';
 import { cloneNetwork, denseLayers, isRunnable, type DenseLayer, type Network } from '../model';
-import { subProgress, throwIfCancelled, type TaskOptions } from '../progress';
+import { checkpoint, subProgress, throwIfCancelled, type TaskOptions } from '../progress';
 import type { MethodName, PruneSettings, ScoreSettings } from '../reports';
 import { parallelStatistics } from './parallel';
 import { Runtime } from './runtime';
@@ -110,7 +110,7 @@ export async function pruneNetwork(
   const notes = prepareBiases(dense, settings, hooks);
   const selection: SelectionLayer[] = dense.map((layer) => ({
     importance: new Float32Array(0),
-    removed: Uint8Array.from(layer.kernel, (w) => (w === 0 ? 1 : 0)),
+    removed: zeroMask(layer.kernel),
   }));
   const caps = layerCaps(selection, settings.maxLayerSparsity);
   const steps = statisticsNeeds(settings.method) ? Math.max(1, Math.round(settings.steps)) : 1;
@@ -126,10 +126,20 @@ export async function pruneNetwork(
     if (step === 1) notes.push(...outcome.notes);
     selection.forEach((layer, index) => (layer.importance = scores[index].importance));
     const fraction = step === steps ? 1 : step / steps;
-    const added = selectStep(selection, caps, settings, dense, fraction);
+    await checkpoint(task.signal);
+    const added = await selectStep(selection, caps, settings, dense, fraction);
+    await checkpoint(task.signal);
     removeWeights(dense, added, settings.method === 'ecp' ? scores : null);
   }
-  return { network: pruned, layers: summarize(dense), notes: notes.concat(capNotes(dense, settings)), scores };
+  const layers = summarize(dense);
+  return { network: pruned, layers, notes: notes.concat(capNotes(layers, settings)), scores };
+}
+
+/** Returns 1 where a kernel weight is exactly zero (a loop, which `Uint8Array.from` is not). */
+function zeroMask(kernel: Float32Array): Uint8Array {
+  const mask = new Uint8Array(kernel.length);
+  for (let k = 0; k < kernel.length; k++) if (kernel[k] === 0) mask[k] = 1;
+  return mask;
 }
 
 /** Target of step `fraction` of the schedule: `1 − (1 − p)^fraction`. */
@@ -143,7 +153,7 @@ function selectStep(
   settings: PruneSettings,
   dense: DenseLayer[],
   fraction: number,
-): Uint32Array[] {
+): Promise<Uint32Array[]> {
   if (settings.scope === 'layer') {
     const targets = dense.map((layer, index) => {
       const goal = settings.layerSparsity?.[layer.name] ?? settings.sparsity;
@@ -190,14 +200,14 @@ function prepareBiases(dense: DenseLayer[], settings: PruneSettings, hooks: Prun
 
 function summarize(dense: DenseLayer[]): LayerOutcome[] {
   return dense.map((layer) => {
+    const kernel = layer.kernel;
     let zeros = 0;
-    for (const w of layer.kernel) if (w === 0) zeros++;
-    return { name: layer.name, sparsity: zeros / layer.kernel.length, pruned: zeros, count: layer.kernel.length };
+    for (let k = 0; k < kernel.length; k++) if (kernel[k] === 0) zeros++;
+    return { name: layer.name, sparsity: zeros / kernel.length, pruned: zeros, count: kernel.length };
   });
 }
 
-function capNotes(dense: DenseLayer[], settings: PruneSettings): string[] {
-  const summary = summarize(dense);
+function capNotes(summary: LayerOutcome[], settings: PruneSettings): string[] {
   const total = summary.reduce((sum, layer) => sum + layer.count, 0);
   const zeros = summary.reduce((sum, layer) => sum + layer.pruned, 0);
   if (settings.scope === 'global' && zeros < Math.round(settings.sparsity * total)) {

@@ -75,7 +75,7 @@ function layerScores(
   const base = { name: layer.name, units: layer.units, inputs: layer.inputs, compensation: null };
   switch (method) {
     case 'magnitude':
-      return { ...base, importance: layer.kernel.map(Math.abs) };
+      return { ...base, importance: magnitudes(layer.kernel) };
     case 'random':
       return { ...base, importance: randomScores(layer.kernel.length, seed + index) };
     case 'ecp':
@@ -98,6 +98,13 @@ function randomScores(count: number, seed: number): Float32Array {
   const random = mulberry32(seed);
   const scores = new Float32Array(count);
   for (let i = 0; i < count; i++) scores[i] = random();
+  return scores;
+}
+
+/** Returns `|w|` of each weight (a loop, several times faster than `map(Math.abs)`). */
+function magnitudes(kernel: Float32Array): Float32Array {
+  const scores = new Float32Array(kernel.length);
+  for (let k = 0; k < kernel.length; k++) scores[k] = Math.abs(kernel[k]);
   return scores;
 }
 

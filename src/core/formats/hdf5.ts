@@ -5,6 +5,7 @@
  */
 import type * as H5 from 'h5wasm/node' with { 'resolution-mode': 'import' };
 import { CancelledError, ModelFormatError, PruneLensError } from '../errors';
+import { yieldToEventLoop } from '../progress';
 import {
   allowFile,
   closeErrorFiles,
@@ -301,6 +302,7 @@ async function readRawBytes(
       const { file_id: fileId, path } = dataset;
       Module.get_dataset_data(fileId, path, counts, offsets, strides, BigInt(pointer));
       take(Module.HEAPU8.subarray(pointer, pointer + count * rowBytes), row);
+      await yieldToEventLoop();
     }
   } finally {
     Module._free(pointer);
@@ -336,6 +338,7 @@ async function writeRawBytes(dataset: H5Dataset, bytes: Uint8Array): Promise<voi
       const [counts, offsets, strides] = rowSlab(shape, row, count);
       const { file_id: fileId, path } = dataset;
       Module.set_dataset_data(fileId, path, counts, offsets, strides, BigInt(pointer));
+      await yieldToEventLoop();
     }
   } finally {
     Module._free(pointer);

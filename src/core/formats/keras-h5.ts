@@ -11,7 +11,7 @@
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { ModelFormatError } from '../errors';
-import { describeWriteError, temporaryPathFor } from '../io';
+import { describeWriteError, settleTemporary, temporaryPathFor } from '../io';
 import type { Network } from '../model';
 import { throwIfCancelled, type TaskOptions } from '../progress';
 import {
@@ -311,6 +311,8 @@ async function saveKerasH5(
     await fs.rm(temporary, { force: true });
     if (error instanceof ModelFormatError) throw error;
     throw describeWriteError(outPath, error);
+  } finally {
+    settleTemporary(temporary);
   }
   const notes = changes.newBiases.map(
     (bias) =>

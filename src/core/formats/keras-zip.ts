@@ -12,7 +12,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { unzipSync, zipSync, type UnzipFileInfo, type Zippable } from 'fflate';
 import { ModelFormatError } from '../errors';
-import { describeWriteError, writeFileAtomic } from '../io';
+import { describeWriteError, settleTemporary, trackTemporary, writeFileAtomic } from '../io';
 import type { Network } from '../model';
 import { throwIfCancelled, type TaskOptions } from '../progress';
 import {
@@ -258,6 +258,7 @@ async function withTemporaryFile<T>(
   work: (file: string) => Promise<T>,
 ): Promise<T> {
   const folder = await fs.mkdtemp(path.join(os.tmpdir(), 'prunelens-keras-'));
+  trackTemporary(folder);
   const file = path.join(folder, weightsEntry);
   try {
     await fs.writeFile(file, data, { mode: 0o600 }).catch((error: unknown) => {
@@ -266,6 +267,7 @@ async function withTemporaryFile<T>(
     return await work(file);
   } finally {
     await fs.rm(folder, { recursive: true, force: true });
+    settleTemporary(folder);
   }
 }
 
