@@ -115,3 +115,21 @@ describe('full disk', () => {
     });
   }
 });
+
+describe('output names of weight files', () => {
+  it('keeps TF.js shards the output would rename over', async () => {
+    const folder = copyCorpusFolder('tfjs-layers-maternal-health-mlp', path.join(work, 'shard-names'));
+    // The model's own shard has exactly the name the pruned shard of out.json would get.
+    const model = path.join(folder, 'model.json');
+    const json = JSON.parse(fs.readFileSync(model, 'utf8'));
+    json.weightsManifest[0].paths = ['out.group1-shard1of1.bin'];
+    fs.writeFileSync(model, JSON.stringify(json));
+    fs.renameSync(path.join(folder, 'group1-shard1of1.bin'), path.join(folder, 'out.group1-shard1of1.bin'));
+    const before = hashTree(folder);
+    const out = path.join(folder, 'out.json');
+    const report = await runPrune({ model, output: out }, settings);
+    const after = hashTree(folder);
+    for (const [name, hash] of before) assert.equal(after.get(name), hash, `${name} changed`);
+    assert.ok(report.files.some((file) => file.endsWith('out.pruned.group1-shard1of1.bin')), report.files.join(', '));
+  });
+});

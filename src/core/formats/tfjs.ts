@@ -85,7 +85,7 @@ async function openTfjs(file: string, options: OpenOptions = {}): Promise<Loaded
     notes,
     canAddBias: (layerName) => dense.has(layerName),
     save: (changed, outPath, saveOptions) =>
-      saveTfjs({ json, groups, groupBytes, dense }, changed, outPath, saveOptions),
+      saveTfjs({ file, json, groups, groupBytes, dense }, changed, outPath, saveOptions),
   };
 }
 
@@ -160,6 +160,8 @@ function owningLayer(weightName: string, layerNames: Set<string>): string | unde
 }
 
 interface TfjsSource {
+  /** The model's `model.json`. */
+  file: string;
   json: JsonObject;
   groups: ManifestGroup[];
   groupBytes: GroupBytes[];
@@ -190,13 +192,11 @@ async function saveTfjs(
   enableBias(json.modelTopology, new Set(newBiases.map((bias) => bias.layerName)));
 
   const folder = path.dirname(outPath);
-  const base = path.basename(outPath).replace(/\.json$/i, '');
+  const base = shardBase(source, outPath);
   const files: string[] = [];
   for (const [index, group] of groups.entries()) {
     const sizes = group.shardSizes;
-    const names = sizes.map(
-      (_, shard) => `${base}.group${index + 1}-shard${shard + 1}of${sizes.length}.bin`,
-    );
+    const names = sizes.map((_, shard) => shardName(base, index, shard, sizes.length));
     let offset = 0;
     for (const [shard, size] of sizes.entries()) {
       throwIfCancelled(options.signal);
@@ -212,6 +212,33 @@ async function saveTfjs(
     (bias) => `Added a bias to Dense layer ${bias.layerName}, which had use_bias false.`,
   );
   return { files: [outPath, ...files], notes };
+}
+
+function shardName(base: string, group: number, shard: number, count: number): string {
+  return `${base}.group${group + 1}-shard${shard + 1}of${count}.bin`;
+}
+
+/**
+ * Returns the start of the new shards' names: the output's name without `.json`, with `.pruned`
+ * added while a name would be one of the original model's shards, which must stay as they are.
+ */
+function shardBase(source: TfjsSource, outPath: string): string {
+  const modelFolder = path.dirname(source.file);
+  const originals = new Set(
+    source.groups.flatMap((group) =>
+      group.paths.flatMap((shard) => [shard, `${shard}.bin`].map((name) => path.resolve(modelFolder, name))),
+    ),
+  );
+  const folder = path.dirname(outPath);
+  let base = path.basename(outPath).replace(/\.json$/i, '');
+  const collides = (candidate: string) =>
+    source.groups.some((group, index) =>
+      group.paths.some((_, shard) =>
+        originals.has(path.resolve(folder, shardName(candidate, index, shard, group.paths.length))),
+      ),
+    );
+  while (collides(base)) base += '.pruned';
+  return base;
 }
 
 /** Inserts a new bias right after its layer's kernel, in the group bytes and in the manifest. */
