@@ -26,6 +26,42 @@ export async function writeFileAtomic(
   }
 }
 
+/**
+ * Returns what a path is when it is neither a regular file nor a folder: `named pipe`, `device`
+ * or `socket`; else null, also for a missing path. Opening a named pipe that has no writer waits
+ * forever, so readers check this first.
+ */
+export async function specialFileKind(file: string): Promise<string | null> {
+  const stat = await fs.stat(file).catch(() => null);
+  if (!stat || stat.isFile() || stat.isDirectory()) return null;
+  if (stat.isFIFO()) return 'named pipe';
+  if (stat.isSocket()) return 'socket';
+  return 'device';
+}
+
+/** Largest architecture file read: model configurations are kilobytes, rarely megabytes. */
+const maxArchitectureBytes = 64 * 2 ** 20;
+
+/**
+ * Reads an architecture file as UTF-8 text, rejecting pipes, devices and files above 64 MiB with
+ * a one-line error naming the file.
+ */
+export async function readArchitectureText(file: string): Promise<string> {
+  const special = await specialFileKind(file);
+  if (special) throw new PruneLensError(file, `is a ${special}, not an architecture file.`);
+  try {
+    const { size } = await fs.stat(file);
+    if (size > maxArchitectureBytes) {
+      throw new PruneLensError(file, `is ${Math.ceil(size / 2 ** 20)} MB, too large for an architecture file.`);
+    }
+    return await fs.readFile(file, 'utf8');
+  } catch (error) {
+    if (error instanceof PruneLensError) throw error;
+    const code = (error as NodeJS.ErrnoException).code ?? String(error);
+    throw new PruneLensError(file, `cannot read the architecture file (${code}).`, { cause: error });
+  }
+}
+
 /** Temporary files and folders made and not yet renamed into place or removed. */
 const pendingTemporaries = new Set<string>();
 

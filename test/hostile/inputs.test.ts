@@ -493,3 +493,21 @@ describe('broken data', () => {
     assert.deepEqual(dataset.classNames, ['setosa', 'virginica']);
   });
 });
+
+describe('pipes and devices', () => {
+  const canMakeFifo = spawnSync('mkfifo', ['--help']).status === 0;
+
+  it('rejects a named pipe as data or model', { skip: !canMakeFifo && 'mkfifo is missing', timeout: 10_000 }, async () => {
+    const box = sandbox();
+    const pipe = path.join(box.model, 'data.csv');
+    const modelPipe = path.join(box.model, 'model.safetensors');
+    assert.equal(spawnSync('mkfifo', [pipe, modelPipe]).status, 0);
+    // Opening a pipe that nobody writes to would wait forever; the test's timeout catches that.
+    await assertRejected(() => loadDataset({ data: pipe }), pipe, /is a named pipe, not a file/);
+    await assertRejected(() => openModel(modelPipe), modelPipe, /is a named pipe, not a model file/);
+  });
+
+  it('rejects a device as data', async () => {
+    await assertRejected(() => loadDataset({ data: '/dev/zero' }), '/dev/zero', /is a device, not a file/);
+  });
+});

@@ -2,6 +2,7 @@
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import * as zlib from 'node:zlib';
+import { specialFileKind } from '../io';
 import { DataError } from '../errors';
 import { dataLimit, dataTooLarge, describeLimit, formatBytes, gzipDeclaredSize } from './size';
 
@@ -38,7 +39,14 @@ export async function readSource(file: string, maxBytes?: number): Promise<DataS
   return { file, name: path.basename(file), bytes, gzipped, format: detectDataFormat(file, bytes) };
 }
 
+/** Paths of a shell's process substitution (`<(zcat file)`) and of standard input. */
+const descriptorPath = /^\/(dev\/fd|proc\/self\/fd)\/\d+$|^\/dev\/stdin$/;
+
 async function readBoundedFile(file: string, limit: number): Promise<Uint8Array> {
+  const special = descriptorPath.test(file) ? null : await specialFileKind(file);
+  if (special) {
+    throw new DataError(file, `is a ${special}, not a file; save the data to a file and pass that.`);
+  }
   let handle: fs.FileHandle | undefined;
   try {
     handle = await fs.open(file, 'r');

@@ -1,6 +1,7 @@
 /** Picks the reader for a model file and opens it. */
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
+import { specialFileKind } from '../io';
 import { ModelFormatError } from '../errors';
 import { kerasH5Format } from './keras-h5';
 import { kerasZipFormat } from './keras-zip';
@@ -25,6 +26,8 @@ const probeBytes = 64 * 1024;
 
 /** Reads the first bytes of a file for the readers' `match`. */
 export async function probeFile(file: string): Promise<FileProbe> {
+  const special = await specialFileKind(file);
+  if (special) throw new ModelFormatError(file, `is a ${special}, not a model file.`);
   let handle: fs.FileHandle;
   try {
     handle = await fs.open(file, 'r');

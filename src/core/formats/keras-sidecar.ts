@@ -2,6 +2,7 @@
  * Architecture files that accompany a Keras weights-only `.h5` (`model.to_json()` or
  * `model.to_yaml()` output saved beside `model.save_weights()`).
  */
+import { readArchitectureText } from '../io';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { YAML11_SCHEMA, defineSequenceTag, load } from 'js-yaml';
@@ -48,15 +49,7 @@ const kerasYamlSchema = YAML11_SCHEMA.withTags(pythonTupleTag);
 
 /** Reads a Keras architecture from a JSON or YAML file. */
 export async function readArchitectureFile(file: string): Promise<unknown> {
-  let text: string;
-  try {
-    text = await fs.readFile(file, 'utf8');
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code ?? String(error);
-    throw new ModelFormatError(file, `cannot read the architecture file (${code}).`, {
-      cause: error,
-    });
-  }
+  const text = await readArchitectureText(file);
   const isYaml = /\.ya?ml$/i.test(file) || !/^\s*[{[]/.test(text);
   try {
     return isYaml ? load(text, { schema: kerasYamlSchema }) : JSON.parse(text);

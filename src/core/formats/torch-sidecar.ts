@@ -20,6 +20,7 @@
  * - Activation names are PruneLens's (`relu`, `leaky_relu`, `tanh`, ...) or PyTorch class names
  *   (`ReLU`, `LeakyReLU`, `SiLU`, `GELU`, `Identity`), in any case.
  */
+import { readArchitectureText } from '../io';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import * as yaml from 'js-yaml';
@@ -87,13 +88,7 @@ export async function readSidecar(
   file: string,
   source: TensorSource,
 ): Promise<StateDictArchitecture> {
-  let text: string;
-  try {
-    text = await fs.readFile(file, 'utf8');
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code ?? String(error);
-    throw new ModelFormatError(file, `cannot read the architecture file (${code}).`);
-  }
+  const text = await readArchitectureText(file);
   return buildFromSidecar(file, parseSidecar(file, text), source);
 }
 
