@@ -210,11 +210,11 @@ async function withProgress<T>(options: RawOptions, run: (task: Task) => Promise
 }
 
 async function rejectExisting(file: string, force: boolean): Promise<void> {
-  const exists = await fs.stat(file).then(
-    () => true,
-    () => false,
-  );
-  if (exists && !force) throw new PruneLensError(file, 'already exists; choose another --out or pass --force to replace it.');
+  // lstat, so that a dangling symbolic link counts as existing too.
+  const entry = await fs.lstat(file).catch(() => null);
+  if (entry && !force) throw new PruneLensError(file, 'already exists; choose another --out or pass --force to replace it.');
+  const target = entry ? await fs.stat(file).catch(() => null) : null;
+  if (target && !target.isFile()) throw new UsageError(`--out ${file} is not a regular file; pass a file path.`);
 }
 
 function printJson(value: unknown): void {

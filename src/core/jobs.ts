@@ -343,12 +343,17 @@ async function chooseOutput(loaded: LoadedModel, request: PruneRequest, sparsity
   if (output === path.resolve(loaded.path) && !request.overwrite) {
     throw new UsageError(`the output ${output} is the original model; choose another --out or pass --force to replace it.`);
   }
-  const exists = await fs.stat(output).then(
-    () => true,
-    () => false,
-  );
-  if (exists && !request.overwrite) {
+  // lstat, so that a dangling symbolic link counts as existing too.
+  const entry = await fs.lstat(output).catch(() => null);
+  if (entry && !request.overwrite) {
     throw new PruneLensError(output, 'already exists; choose another --out or pass --force to replace it.');
+  }
+  const target = entry ? await fs.stat(output).catch(() => null) : null;
+  if (target?.isDirectory()) {
+    throw new UsageError(`the output ${output} is a folder; pass a file path to --out.`);
+  }
+  if (target && !target.isFile()) {
+    throw new UsageError(`the output ${output} is not a regular file (a device or pipe); pass a file path to --out.`);
   }
   return output;
 }

@@ -133,3 +133,22 @@ describe('output names of weight files', () => {
     assert.ok(report.files.some((file) => file.endsWith('out.pruned.group1-shard1of1.bin')), report.files.join(', '));
   });
 });
+
+describe('outputs that are not files', () => {
+  const model = path.resolve(__dirname, '..', '..', '..', 'shared', 'corpus', 'keras-h5-iris-mlp', 'iris_model.h5');
+
+  it('counts a dangling link as existing', async () => {
+    const folder = path.join(work, 'dangling');
+    fs.mkdirSync(folder, { recursive: true });
+    const link = path.join(folder, 'out.h5');
+    fs.symlinkSync(path.join(folder, 'missing.h5'), link);
+    await assert.rejects(runPrune({ model, output: link }, settings), /out\.h5: already exists/);
+    assert.equal(fs.lstatSync(link).isSymbolicLink(), true);
+  });
+
+  it('rejects a folder or device with --force', async () => {
+    await assert.rejects(runPrune({ model, output: work, overwrite: true }, settings), /is a folder; pass a file path/);
+    await assert.rejects(runPrune({ model, output: '/dev/null', overwrite: true }, settings), /is not a regular file/);
+    assert.equal(fs.statSync('/dev/null').isCharacterDevice(), true);
+  });
+});
