@@ -1,6 +1,6 @@
 /** Loads calibration and evaluation data: reads the file, attaches labels, selects rows, preprocesses. */
 import * as path from 'node:path';
-import { DataError } from '../errors';
+import { CancelledError, DataError, PruneLensError } from '../errors';
 import { subProgress, throwIfCancelled, type TaskOptions } from '../progress';
 import { readCsv, readCsvLabels } from './csv';
 import { readIdx } from './idx';
@@ -28,9 +28,17 @@ export type { DataOptions, Dataset } from './types';
 
 /** Loads `options.data` (CSV, .npy, .npz, JSON or IDX, gzip allowed) into a preprocessed dataset. */
 export async function loadDataset(options: DataOptions, task: TaskOptions = {}): Promise<Dataset> {
-  if (options.shuffle === undefined) return loadInFileOrder(options, task);
-  const all = await loadInFileOrder({ ...options, rows: undefined }, task);
-  return shuffleRows(all, options.shuffle, options.rows);
+  try {
+    if (options.shuffle === undefined) return await loadInFileOrder(options, task);
+    const all = await loadInFileOrder({ ...options, rows: undefined }, task);
+    return shuffleRows(all, options.shuffle, options.rows);
+  } catch (error) {
+    // PruneLens's own errors name their file; anything else (a stack overflow on JSON nested
+    // thousands deep, say) gets the data file's name.
+    if (error instanceof PruneLensError || error instanceof CancelledError) throw error;
+    const reason = error instanceof Error ? error.message.split('\n')[0] : String(error);
+    throw new DataError(options.data, `cannot be read (${reason}).`, { cause: error });
+  }
 }
 
 async function loadInFileOrder(options: DataOptions, task: TaskOptions): Promise<Dataset> {

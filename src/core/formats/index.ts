@@ -2,7 +2,7 @@
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { specialFileKind } from '../io';
-import { ModelFormatError } from '../errors';
+import { CancelledError, ModelFormatError, PruneLensError } from '../errors';
 import { kerasH5Format } from './keras-h5';
 import { kerasZipFormat } from './keras-zip';
 import { onnxFormat } from './onnx';
@@ -60,7 +60,23 @@ export async function detectFormat(file: string): Promise<ModelFormat> {
 export async function openModel(file: string, options: OpenOptions = {}): Promise<LoadedModel> {
   const format = await detectFormat(file);
   await checkModelSize(file, options.maxBytes, options.architecture);
-  return format.open(path.resolve(file), options);
+  try {
+    return await format.open(path.resolve(file), options);
+  } catch (error) {
+    throw namedError(file, error);
+  }
+}
+
+/**
+ * Returns PruneLens's own errors as they are, and gives any other error from a reader (a
+ * RangeError for an absurd declared size, a stack overflow on absurd nesting) the file's name.
+ */
+function namedError(file: string, error: unknown): unknown {
+  if (error instanceof PruneLensError || error instanceof CancelledError) return error;
+  const reason = error instanceof Error ? error.message.split('\n')[0] : String(error);
+  return new ModelFormatError(file, `cannot be read (${reason}); the file is damaged or not a model PruneLens supports.`, {
+    cause: error,
+  });
 }
 
 function describeUnknown(probe: FileProbe): string {

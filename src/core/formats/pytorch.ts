@@ -21,7 +21,7 @@ import { writeFileAtomic } from '../io';
 import type { Network } from '../model';
 import { throwIfCancelled } from '../progress';
 import { PickleError } from './pickle';
-import { isFloatDtype, readView, writeView, type StridedView } from './safetensors-dtypes';
+import { dtypeSizes, isFloatDtype, readView, writeView, type StridedView } from './safetensors-dtypes';
 import {
   canAddBiasTensor,
   collectChanges,
@@ -59,6 +59,17 @@ function viewOf(
     );
   }
   const { offset, shape, strides } = tensor.ref;
+  // A view with more elements than its storage reuses them (stride 0, as expand() makes): a
+  // file of kilobytes could then declare gigabytes of weights.
+  const count = shape.reduce((product, size) => product * size, 1);
+  const stored = Math.floor(bytes.length / dtypeSizes[tensor.dtype]);
+  if (count > stored) {
+    throw new ModelFormatError(
+      file,
+      `tensor '${tensor.name}' has ${count} elements but its storage holds ${stored}; ` +
+        'overlapping views (stride 0) are not read. Save the model with .contiguous() tensors.',
+    );
+  }
   return { dtype: tensor.dtype, bytes, shape, strides, offset, littleEndian };
 }
 
