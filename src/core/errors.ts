@@ -57,8 +57,13 @@ export class CancelledError extends Error {
   }
 }
 
-/** Returns a one-line message for any thrown value. */
+/** Longest error line shown. */
+const maxLineLength = 1000;
+
+/** Returns a one-line message for any thrown value, shortened to 1,000 characters. */
 export function oneLine(error: unknown): string {
   const text = error instanceof Error ? error.message : String(error);
-  return text.replace(/\s*\n\s*/g, ' ').trim();
+  const line = text.replace(/\s*\n\s*/g, ' ').trim();
+  // A message that quotes a hostile file's contents could otherwise run to megabytes.
+  return line.length <= maxLineLength ? line : `${line.slice(0, maxLineLength)}… (${line.length} characters)`;
 }
