@@ -7,7 +7,7 @@
 import type { Dataset } from '../data/types';
 import { UsageError } from '../errors';
 import { cloneNetwork, denseLayers, isRunnable, type DenseLayer, type Network } from '../model';
-import { checkpoint, subProgress, throwIfCancelled, type TaskOptions } from '../progress';
+import { checkpoint, subProgress, type TaskOptions } from '../progress';
 import type { MethodName, PruneSettings, ScoreSettings } from '../reports';
 import { parallelStatistics } from './parallel';
 import { Runtime } from './runtime';
@@ -116,7 +116,7 @@ export async function pruneNetwork(
   const steps = statisticsNeeds(settings.method) ? Math.max(1, Math.round(settings.steps)) : 1;
   let scores: LayerScores[] = [];
   for (let step = 1; step <= steps; step++) {
-    throwIfCancelled(task.signal);
+    await checkpoint(task.signal);
     const progress = subProgress(task.onProgress, (step - 1) / steps, step / steps);
     const outcome =
       step === 1 && initialScores

@@ -103,7 +103,7 @@ async function smallestAcross(
     next = gatherPresent(layers[index], values, next);
     await yieldToEventLoop();
   }
-  const { value: threshold, below } = rankedValue(values, Math.min(count, total));
+  const { value: threshold, below } = await rankedValue(values, Math.min(count, total));
   // Ties at the threshold go by position, so the layers are visited in order.
   let equalBudget = Math.min(count, total) - below;
   const picked: Uint32Array[] = layers.map(() => new Uint32Array(0));
@@ -165,20 +165,24 @@ function sortableScore(score: number): number {
  * Returns the `k`-th smallest value (1-based) of `values`, reordering them: quickselect with a
  * median-of-three pivot, linear on average where a sort of 50 million scores takes seconds.
  */
-export function kthSmallest(values: Float32Array, k: number): number {
-  return rankedValue(values, k).value;
+export async function kthSmallest(values: Float32Array, k: number): Promise<number> {
+  return (await rankedValue(values, k)).value;
 }
+
+/** Windows of quickselect above this many values are followed by a pause for the event loop. */
+const pauseAfterValues = 4_000_000;
 
 /**
  * Returns the `k`-th smallest value like `kthSmallest`, and how many values are smaller. Every
  * value left of the search window is smaller than every value in it, which gives that count.
  */
-function rankedValue(values: Float32Array, k: number): { value: number; below: number } {
+async function rankedValue(values: Float32Array, k: number): Promise<{ value: number; below: number }> {
   if (k <= 0) return { value: -Infinity, below: 0 };
   let low = 0;
   let high = values.length - 1;
   const wanted = k - 1;
   while (low < high) {
+    if (high - low > pauseAfterValues) await yieldToEventLoop();
     const pivot = medianOfThree(values[low], values[(low + high) >>> 1], values[high]);
     // Three-way partition: [low, lt) < pivot, [lt, gt] = pivot, (gt, high] > pivot.
     let lt = low;
