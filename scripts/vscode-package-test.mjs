@@ -70,8 +70,17 @@ function placeModel(folder, relative, recipe) {
 async function pruneFromExplorer(page, name) {
   const row = page.locator('.explorer-folders-view').getByRole('treeitem', { name, exact: true });
   await row.waitFor({ timeout: 60_000 });
-  await row.click({ button: 'right' });
-  await page.locator('.context-view .action-label', { hasText: 'Prune Model' }).hover();
+  const item = page.locator('.context-view .action-label', { hasText: 'Prune Model' });
+  // Once, on a loaded machine, the menu stayed without this item for 30 s, so the menu is closed
+  // and opened again, up to three times.
+  for (let attempt = 1; ; attempt++) {
+    await row.click({ button: 'right' });
+    const shown = await item.waitFor({ timeout: 10_000 }).then(() => true, () => false);
+    if (shown) break;
+    if (attempt === 3) throw new Error('the explorer context menu has no Prune Model… item');
+    await page.keyboard.press('Escape');
+  }
+  await item.hover();
   await page.keyboard.press('Enter');
   await page
     .locator('.quick-input-list .monaco-list-row', { hasText: 'Use saved recipe' })
