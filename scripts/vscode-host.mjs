@@ -4,6 +4,7 @@
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as util from 'node:util';
@@ -142,15 +143,25 @@ export function makeScratch(label, { trust = false } = {}) {
   const base = path.join(cacheRoot, 'runs');
   fs.mkdirSync(base, { recursive: true });
   const scratch = fs.mkdtempSync(path.join(base, `${label}-`));
-  for (const sub of ['user-data/User', 'extensions', 'xdg', 'tmp', 'chrome']) {
+  for (const sub of ['user-data/User', 'extensions', 'xdg', 'chrome']) {
     fs.mkdirSync(path.join(scratch, sub), { recursive: true });
   }
+  fs.mkdirSync(scratchTmp(scratch), { recursive: true });
   const settings = { ...quietSettings, 'security.workspace.trust.enabled': trust };
   fs.writeFileSync(
     path.join(scratch, 'user-data', 'User', 'settings.json'),
     JSON.stringify(settings, null, 2),
   );
   return scratch;
+}
+
+/**
+ * Returns the TMPDIR of a scratch run. It lies in the system's temporary folder, not in the
+ * checkout, because Chromium and VS Code put Unix sockets there, whose paths must stay under 108
+ * bytes wherever the checkout is.
+ */
+export function scratchTmp(scratch) {
+  return path.join(os.tmpdir(), `plv-${path.basename(scratch)}`);
 }
 
 /** Workbench settings that keep the run quiet and offline. */
@@ -180,7 +191,7 @@ export function serverEnv(scratch, node) {
     XDG_CONFIG_HOME: path.join(scratch, 'xdg'),
     XDG_DATA_HOME: path.join(scratch, 'xdg'),
     XDG_CACHE_HOME: path.join(scratch, 'xdg'),
-    TMPDIR: path.join(scratch, 'tmp'),
+    TMPDIR: scratchTmp(scratch),
     EXTENSIONS_GALLERY: '{}',
     HTTP_PROXY: deadProxy,
     HTTPS_PROXY: deadProxy,
@@ -327,7 +338,7 @@ export async function launchBrowser(scratch) {
     env: {
       ...process.env,
       XDG_CONFIG_HOME: path.join(scratch, 'xdg'),
-      TMPDIR: path.join(scratch, 'tmp'),
+      TMPDIR: scratchTmp(scratch),
     },
   });
 }
@@ -386,10 +397,11 @@ function defaultLog(type, text) {
 /** Removes a scratch folder unless the run failed or PRUNELENS_KEEP_SCRATCH is set. */
 export function cleanScratch(scratch, failed) {
   if (failed || process.env.PRUNELENS_KEEP_SCRATCH) {
-    log(`kept ${scratch}`);
+    log(`kept ${scratch} and ${scratchTmp(scratch)}`);
     return;
   }
   fs.rmSync(scratch, { recursive: true, force: true });
+  fs.rmSync(scratchTmp(scratch), { recursive: true, force: true });
 }
 
 /** Returns true when the tests should run in desktop VS Code through @vscode/test-electron. */
