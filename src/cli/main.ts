@@ -3,9 +3,8 @@
  * stderr, 2 invalid arguments.
  */
 import { Command, CommanderError, Option } from 'commander';
-import * as fs from 'node:fs/promises';
-import { CancelledError, oneLine, PruneLensError, UsageError } from '../core/errors';
-import { removeTemporariesNow, writeFileAtomic } from '../core/io';
+import { CancelledError, oneLine, UsageError } from '../core/errors';
+import { checkOutputPath, removeTemporariesNow, writeFileAtomic } from '../core/io';
 import {
   defaultCompareEntries,
   runCompare,
@@ -71,7 +70,7 @@ export function buildProgram(): Command {
     const report = await withProgress(options, (task) =>
       runScore({ ...modelRequest(model, options), ...dataRequest(options) }, scoreSettings(options), task),
     );
-    await rejectExisting(String(options.out), Boolean(options.force));
+    await checkOutputPath(String(options.out), Boolean(options.force));
     await writeFileAtomic(String(options.out), JSON.stringify(report));
     process.stderr.write(`wrote ${options.out} (${report.layers.length} layers, ${report.samples} samples, ${report.backend})\n`);
   });
@@ -209,13 +208,6 @@ async function withProgress<T>(options: RawOptions, run: (task: Task) => Promise
   }
 }
 
-async function rejectExisting(file: string, force: boolean): Promise<void> {
-  // lstat, so that a dangling symbolic link counts as existing too.
-  const entry = await fs.lstat(file).catch(() => null);
-  if (entry && !force) throw new PruneLensError(file, 'already exists; choose another --out or pass --force to replace it.');
-  const target = entry ? await fs.stat(file).catch(() => null) : null;
-  if (target && !target.isFile()) throw new UsageError(`--out ${file} is not a regular file; pass a file path.`);
-}
 
 function printJson(value: unknown): void {
   process.stdout.write(JSON.stringify(value, null, 2) + '\n');

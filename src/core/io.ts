@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { rmSync } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
-import { PruneLensError } from './errors';
+import { PruneLensError, UsageError } from './errors';
 
 /**
  * Writes `data` (or its parts, in order) to `target` through a temporary file in the same folder
@@ -59,6 +59,25 @@ export async function readArchitectureText(file: string): Promise<string> {
     if (error instanceof PruneLensError) throw error;
     const code = (error as NodeJS.ErrnoException).code ?? String(error);
     throw new PruneLensError(file, `cannot read the architecture file (${code}).`, { cause: error });
+  }
+}
+
+/**
+ * Checks that an output path may be written: a missing path, or a regular file when `overwrite`
+ * is set. A dangling symbolic link counts as existing, because `lstat` sees the link itself.
+ */
+export async function checkOutputPath(output: string, overwrite: boolean): Promise<void> {
+  const entry = await fs.lstat(output).catch(() => null);
+  if (!entry) return;
+  if (!overwrite) {
+    throw new PruneLensError(output, 'already exists; choose another --out or pass --force to replace it.');
+  }
+  const target = await fs.stat(output).catch(() => null);
+  if (target?.isDirectory()) {
+    throw new UsageError(`the output ${output} is a folder; pass a file path to --out.`);
+  }
+  if (target && !target.isFile()) {
+    throw new UsageError(`the output ${output} is not a regular file (a device or pipe); pass a file path to --out.`);
   }
 }
 

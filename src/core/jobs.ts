@@ -2,7 +2,6 @@
  * The core's jobs as the CLI and the extension's worker run them: load the model and the data,
  * compute, write, and return a plain report.
  */
-import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { chooseMethod, defaultCandidates, parseCandidates, type AutoOptions } from './auto';
 import { initBackend, type BackendInfo, type BackendPreference } from './compute/backend';
@@ -10,8 +9,9 @@ import { evaluateNetwork, type Evaluation } from './compute/evaluate';
 import { pruneNetwork, scoreNetwork, checkSparsity } from './compute/prune';
 import { loadDataset } from './data';
 import type { DataOptions, Dataset } from './data/types';
-import { DataError, PruneLensError, UsageError } from './errors';
+import { DataError, UsageError } from './errors';
 import { checkFiniteWeights } from './finite';
+import { checkOutputPath } from './io';
 import { openModel } from './formats';
 import type { LoadedModel } from './formats/types';
 import { countZeros, denseLayers, isRunnable, layerParams, shapeSize, type Layer, type Network } from './model';
@@ -343,18 +343,7 @@ async function chooseOutput(loaded: LoadedModel, request: PruneRequest, sparsity
   if (output === path.resolve(loaded.path) && !request.overwrite) {
     throw new UsageError(`the output ${output} is the original model; choose another --out or pass --force to replace it.`);
   }
-  // lstat, so that a dangling symbolic link counts as existing too.
-  const entry = await fs.lstat(output).catch(() => null);
-  if (entry && !request.overwrite) {
-    throw new PruneLensError(output, 'already exists; choose another --out or pass --force to replace it.');
-  }
-  const target = entry ? await fs.stat(output).catch(() => null) : null;
-  if (target?.isDirectory()) {
-    throw new UsageError(`the output ${output} is a folder; pass a file path to --out.`);
-  }
-  if (target && !target.isFile()) {
-    throw new UsageError(`the output ${output} is not a regular file (a device or pipe); pass a file path to --out.`);
-  }
+  await checkOutputPath(output, Boolean(request.overwrite));
   return output;
 }
 

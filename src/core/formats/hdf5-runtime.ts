@@ -10,7 +10,7 @@
  * - it throws before closing that file, so each error would leak a descriptor;
  * - some damaged structures make HDF5 call `abort()`, after which the module is unusable for the
  *   rest of the process and Emscripten prints "Aborted(...)" to stderr. The line is kept off
- *   stderr, and `hdf5Stopped` tells a long-lived process to start a fresh one.
+ *   stderr, and `hdf5Stopped` signals that a long-lived process should start a fresh one.
  * HDF5 also follows external links, virtual datasets and external raw storage into other files,
  * for reading and for writing. Only the files PruneLens itself opened may be opened, so those
  * features fail instead of reaching files outside the model.
@@ -60,7 +60,7 @@ const accessDenied = 2;
 const openedFiles = new Map<string, number>();
 
 /** The last file HDF5 tried to open on its own, for the error message. */
-let refusedFile: string | undefined;
+let rejectedFile: string | undefined;
 
 let loading: Promise<H5Wasm> | undefined;
 let loaded: H5Wasm | undefined;
@@ -105,10 +105,10 @@ export function releaseFile(file: string): void {
   else openedFiles.delete(key);
 }
 
-/** Returns, and forgets, the last file HDF5 tried to open through a link or external storage. */
-export function takeRefusedFile(): string | undefined {
-  const file = refusedFile;
-  refusedFile = undefined;
+/** Returns, then clears, the last file HDF5 tried to open through a link or external storage. */
+export function takeRejectedFile(): string | undefined {
+  const file = rejectedFile;
+  rejectedFile = undefined;
   return file;
 }
 
@@ -155,7 +155,7 @@ async function importWithoutAbortLine(): Promise<H5Wasm> {
 
 /**
  * Makes `tmpfile()` inside HDF5 open an in-memory stream rather than a file in the host's /tmp,
- * and refuses every other file that PruneLens did not open itself. NODERAWFS hands any stream
+ * and rejects every other file that PruneLens did not open itself. NODERAWFS hands any stream
  * that has `stream_ops` to Emscripten's own read, write and seek.
  */
 function confineFileAccess(fs: EmscriptenFs): void {
@@ -169,7 +169,7 @@ function confineFileAccess(fs: EmscriptenFs): void {
       // A file that is open already is reached again only through a link to itself.
       const again = fs.streams.some((stream) => stream?.path && path.resolve(stream.path) === resolved);
       if (!openedFiles.has(resolved) || again) {
-        refusedFile = file;
+        rejectedFile = file;
         throw new fs.ErrnoError(accessDenied);
       }
       return open(file, flags, mode);

@@ -12,7 +12,7 @@ import {
   hdf5Stopped,
   loadH5Wasm,
   releaseFile,
-  takeRefusedFile,
+  takeRejectedFile,
   type H5Wasm,
 } from './hdf5-runtime';
 import { decodeRows, matrixTarget, rowsPerBlock, type FloatWidth } from './float-matrix';
@@ -34,7 +34,7 @@ export async function openH5(file: string, mode: 'r' | 'a', shownAs = file): Pro
       'was not read: HDF5 stopped on an earlier damaged file in this process; open it in a new run.',
     );
   }
-  takeRefusedFile();
+  takeRejectedFile();
   allowFile(file);
   try {
     const handle = new h5wasm.File(file, mode);
@@ -44,8 +44,8 @@ export async function openH5(file: string, mode: 'r' | 'a', shownAs = file): Pro
     releaseFile(file);
     closeErrorFiles();
     if (hdf5Stopped()) throw stoppedError(shownAs, error);
-    const refused = takeRefusedFile();
-    if (refused) throw outsideError(shownAs, refused, error);
+    const rejected = takeRejectedFile();
+    if (rejected) throw outsideError(shownAs, rejected, error);
     throw new ModelFormatError(
       shownAs,
       'is not a readable HDF5 file (truncated or damaged); re-save the model from Keras.',
@@ -141,8 +141,8 @@ export function damagedHdf5Error(file: string, error: unknown): Error {
   if (error instanceof PruneLensError || error instanceof CancelledError) return error;
   closeErrorFiles();
   if (hdf5Stopped()) return stoppedError(file, error);
-  const refused = takeRefusedFile();
-  if (refused) return outsideError(file, refused, error);
+  const rejected = takeRejectedFile();
+  if (rejected) return outsideError(file, rejected, error);
   const text = error instanceof Error ? error.message : String(error);
   const reason = /\bin (\w+\(\)): ([^\n]+)/.exec(text);
   const detail = reason ? `${reason[1]}: ${reason[2].trim()}` : text.split('\n')[0];
@@ -216,8 +216,8 @@ export async function readFloatDataset(
   try {
     await readRawBytes(dataset, (bytes, firstRow) => decodeRows(bytes, width, target, firstRow));
   } catch (error) {
-    const refused = takeRefusedFile();
-    if (refused) throw outsideError(file, refused, error);
+    const rejected = takeRejectedFile();
+    if (rejected) throw outsideError(file, rejected, error);
     throw new ModelFormatError(file, `cannot read dataset ${dataset.path}; the file is damaged.`, {
       cause: error,
     });

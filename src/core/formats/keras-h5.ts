@@ -35,7 +35,7 @@ import {
   type H5Group,
   type H5Wasm,
 } from './hdf5';
-import { takeRefusedFile } from './hdf5-runtime';
+import { takeRejectedFile } from './hdf5-runtime';
 import { parseKerasArchitecture, type KerasLayerSpec } from './keras-config';
 import {
   biasNameFor,
@@ -201,8 +201,8 @@ async function readLayerWeights(
     const dataset = getDataset(h5wasm, group, name);
     if (!dataset) {
       // An external link to another file is not followed, so its dataset is missing here.
-      const refused = takeRefusedFile();
-      if (refused) throw outsideError(file, refused, null);
+      const rejected = takeRejectedFile();
+      if (rejected) throw outsideError(file, rejected, null);
       throw new ModelFormatError(
         file,
         `layer ${spec.name} lists weight ${name}, but the file has no such dataset.`,
