@@ -49,23 +49,21 @@ export async function selectGlobal(
 ): Promise<Uint32Array[]> {
   const added: Uint32Array[][] = layers.map(() => []);
   const open = layers.map((_, index) => index);
-  let remaining = target - layers.reduce((sum, layer) => sum + countRemoved(layer.removed), 0);
+  // Removed weights per layer, kept up to date by each commit instead of counted again.
+  const removedCounts = layers.map((layer) => countRemoved(layer.removed));
+  let remaining = target - removedCounts.reduce((sum, count) => sum + count, 0);
   while (remaining > 0 && open.length > 0) {
     const picked = await smallestAcross(layers, open, remaining);
     // Layers that would pass their cap take only up to it and leave the choice; the rest repeat.
-    const full: number[] = [];
-    for (const index of open) {
-      const room = caps[index] - countRemoved(layers[index].removed);
-      if (picked[index].length >= room) full.push(index);
-    }
+    const full = open.filter((index) => picked[index].length >= caps[index] - removedCounts[index]);
     if (full.length === 0) {
       picked.forEach((indices, index) => commit(layers[index], indices, added[index]));
       break;
     }
     for (const index of full) {
-      const room = caps[index] - countRemoved(layers[index].removed);
-      const take = await smallestPresent(layers[index], room);
+      const take = await smallestPresent(layers[index], caps[index] - removedCounts[index]);
       commit(layers[index], take, added[index]);
+      removedCounts[index] += take.length;
       remaining -= take.length;
       open.splice(open.indexOf(index), 1);
     }
@@ -95,8 +93,10 @@ async function smallestAcross(
   open: readonly number[],
   count: number,
 ): Promise<Uint32Array[]> {
-  let total = 0;
-  for (const index of open) total += layers[index].removed.length - countRemoved(layers[index].removed);
+  const present = layers.map((layer, index) =>
+    open.includes(index) ? layer.removed.length - countRemoved(layer.removed) : 0,
+  );
+  const total = present.reduce((sum, count) => sum + count, 0);
   const values = new Float32Array(total);
   let next = 0;
   for (const index of open) {
@@ -110,14 +110,13 @@ async function smallestAcross(
   for (const index of open) {
     await yieldToEventLoop();
     // Room for every present weight, trimmed to the ones chosen, so one pass is enough.
-    const room = new Uint32Array(layers[index].removed.length - countRemoved(layers[index].removed));
+    const room = new Uint32Array(present[index]);
     const { count: chosen, ties } = pickLayer(layers[index], threshold, equalBudget, room);
     picked[index] = room.subarray(0, chosen);
     equalBudget -= ties;
   }
   return picked;
 }
-
 
 /**
  * Writes into `into` the indices of the present weights of a layer that score below `threshold`,
