@@ -57,7 +57,7 @@ export class CancelledError extends Error {
   }
 }
 
-/** Longest error line shown. */
+/** Maximum length of an error line, in characters. */
 const maxLineLength = 1000;
 
 /** Returns a one-line message for any thrown value, shortened to 1,000 characters. */

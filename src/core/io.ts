@@ -27,9 +27,9 @@ export async function writeFileAtomic(
 }
 
 /**
- * Returns what a path is when it is neither a regular file nor a folder: `named pipe`, `device`
- * or `socket`; else null, also for a missing path. Opening a named pipe that has no writer waits
- * forever, so readers check this first.
+ * Returns `named pipe`, `device` or `socket` for such a path, and null for a regular file, a
+ * folder or a missing path. Readers check this first, because opening a named pipe that has no
+ * writer waits forever.
  */
 export async function specialFileKind(file: string): Promise<string | null> {
   const stat = await fs.stat(file).catch(() => null);

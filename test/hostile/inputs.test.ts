@@ -502,7 +502,7 @@ describe('pipes and devices', () => {
     const pipe = path.join(box.model, 'data.csv');
     const modelPipe = path.join(box.model, 'model.safetensors');
     assert.equal(spawnSync('mkfifo', [pipe, modelPipe]).status, 0);
-    // Opening a pipe that nobody writes to would wait forever; the test's timeout catches that.
+    // Opening a pipe without a writer would wait forever, and the test's timeout catches that.
     await assertRejected(() => loadDataset({ data: pipe }), pipe, /is a named pipe, not a file/);
     await assertRejected(() => openModel(modelPipe), modelPipe, /is a named pipe, not a model file/);
   });

@@ -114,7 +114,7 @@ describe('settings', () => {
       .update('confirmLoadAboveMB', 1, vscode.ConfigurationTarget.Global);
     const folder = 'tfjs-layers-legacy-ai2048-conv-dense';
     const shards = [1, 2, 3, 4, 5, 6, 7].map((group) => `${folder}/group${group}-shard1of1`);
-    // model.json is 8 KB, and its shards 3.9 MB, so only a size that counts them asks.
+    // model.json is 8 KB and its shards 3.9 MB, so only a size that counts the shards prompts.
     const model = copyFromCorpus('shards', `${folder}/model.json`, ...shards);
     const declined = await vscode.commands.executeCommand('prunelens.inspectModel', model, {
       allowLarge: false,

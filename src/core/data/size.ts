@@ -26,8 +26,9 @@ export function dataLimit(file: string, maxBytes: number | undefined): number {
 }
 
 /**
- * The one-line error for a file above the limit. `problem` describes what is too large and names the
- * limit (see `describeLimit`), and `needed` is the size to suggest for `--max-data-size`, when known.
+ * Builds the one-line error for a file above the limit. `problem` describes what is too large and
+ * names the limit (see `describeLimit`). `needed`, when known, is the size to suggest for
+ * `--max-data-size`.
  */
 export function dataTooLarge(file: string, problem: string, needed?: number): DataError {
   const raise =

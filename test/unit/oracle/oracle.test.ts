@@ -20,9 +20,9 @@ function relativeError(actual: number, reference: number): number {
 
 /**
  * Accuracy tolerance of one table cell, or null where the reference's path cannot be reproduced.
- * Iterative ECP on the Boston model keeps choosing among weights whose importance is at rounding
+ * Iterative ECP on the Boston model keeps choosing among weights whose importance is rounding
  * noise (units active on one sample, raw inputs near 400) while their bias shifts are large, so
- * its path depends on that noise: `bench/ecp_float64.py`, in float64, matches the one-shot column
+ * its path depends on that noise. `bench/ecp_float64.py`, in float64, matches the one-shot column
  * exactly and none of the iterative one. At 95% on MNIST the accuracy curve is so steep that a
  * last-bit change of the pixel scale moves that float64 run by half a point.
  */
