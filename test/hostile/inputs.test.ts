@@ -9,7 +9,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { after, describe, it } from 'node:test';
-import { zipSync } from 'fflate';
+import { unzipSync, zipSync } from 'fflate';
 import { onnx } from 'onnx-proto';
 import { loadDataset } from '../../src/core/data';
 import { PruneLensError } from '../../src/core/errors';
@@ -283,6 +283,30 @@ describe('HDF5 links to other files', () => {
       assert.equal(fs.existsSync(out), false);
     });
   }
+});
+
+describe('HDF5 links inside .keras files', () => {
+  it('rejects a kernel in a linked file', async (context) => {
+    const box = sandbox();
+    const archive = unzipSync(new Uint8Array(fs.readFileSync(corpusPath('keras3-iris-mlp', 'iris_model.keras'))));
+    const weights = path.join(box.outside, 'model.weights.h5');
+    fs.writeFileSync(weights, archive['model.weights.h5']);
+    const script = `
+import h5py, numpy as np, os, sys
+weights, outside = sys.argv[1:3]
+with h5py.File(os.path.join(outside, 'v.h5'), 'w') as f:
+    f['k'] = np.ones((4, 64), 'f4')
+with h5py.File(weights, 'r+') as f:
+    del f['layers/dense/vars/0']
+    f['layers/dense/vars/0'] = h5py.ExternalLink(os.path.join(outside, 'v.h5'), '/k')
+`;
+    const made = spawnSync('/usr/bin/python3', ['-c', script, weights, box.outside], { encoding: 'utf8' });
+    if (made.status !== 0) return context.skip('python3 with h5py is missing');
+    archive['model.weights.h5'] = new Uint8Array(fs.readFileSync(weights));
+    const file = path.join(box.model, 'linked.keras');
+    fs.writeFileSync(file, zipSync(archive));
+    await assertRejected(() => openModel(file), file, /refers to ".*v\.h5" \(an HDF5 external link/);
+  });
 });
 
 /** Copies the ml5 TF.js model and makes its manifest list `paths` for its one weights group. */

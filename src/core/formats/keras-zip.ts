@@ -22,13 +22,15 @@ import {
   editH5File,
   getDataset,
   getGroup,
-  loadH5Wasm,
-  openH5,
-  readStringAttribute,
   type H5File,
   type H5Group,
   type H5Wasm,
+  loadH5Wasm,
+  openH5,
+  outsideError,
+  readStringAttribute,
 } from './hdf5';
+import { takeRejectedFile } from './hdf5-runtime';
 import { parseKerasArchitecture, toSnakeCase, type KerasLayerSpec } from './keras-config';
 import { isFloatKernel, readWeight, writeUpdates, type H5Ref } from './keras-h5';
 import {
@@ -315,7 +317,12 @@ async function readVariables(
   const weights: StoredWeight<H5Ref>[] = [];
   for (const key of keys) {
     const dataset = getDataset(h5wasm, vars, key);
-    if (!dataset) continue;
+    if (!dataset) {
+      // An external link to another file is not followed, so its dataset is missing here.
+      const rejected = takeRejectedFile();
+      if (rejected) throw outsideError(file, rejected, null);
+      continue;
+    }
     // Keras 3 stores a Dense layer's kernel as variable 0 and its bias as variable 1.
     const isKernel = spec.className === 'Dense' && key === '0';
     weights.push(await readWeight(dataset, `${varsPath}/${key}`, spec, file, isKernel));
